@@ -12,8 +12,7 @@ Bugs of the article fixed here (the graph is otherwise the article's):
 """
 
 import training
-from layers import conv2d, conv2d_transpose, dense, normal_init  # noqa: F401
-from losses import gan_loss
+from layers import conv2d, conv2d_transpose, dense
 
 import tensorflow as tf
 
@@ -40,7 +39,7 @@ def discriminator(images, labels, cfg, training):
 
 
 SPEC = training.GanSpec(name="dcgan", generator=generator, discriminator=discriminator,
-                        loss=gan_loss, defaults=DEFAULTS)
+                        defaults=DEFAULTS)
 
 if __name__ == "__main__":
     training.run(SPEC)

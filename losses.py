@@ -24,3 +24,6 @@ def least_squares_loss(real_scores, fake_scores):
         tf.square(fake_scores))
     g_loss = 0.5 * tf.reduce_mean(tf.square(fake_scores - 1.0))
     return d_loss, g_loss
+
+
+LOSSES = {"gan": gan_loss, "lsgan": least_squares_loss}  # the --loss choices

