@@ -24,8 +24,7 @@ v1 = tf.compat.v1
 PREFIX = "model.ckpt"
 CONFIG_FILE = "config.json"
 LOCK_FILE = "train.lock"
-READ_ERRORS = (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.NotFoundError,
-               tf.errors.InvalidArgumentError, tf.errors.UnknownError, ValueError)
+READ_ERRORS = (tf.errors.OpError, RuntimeError, ValueError)  # what damaged files raise
 
 
 class CheckpointError(Exception):

@@ -396,6 +396,7 @@ def train(spec, cfg, log=print):
     graph = tf.Graph()
     with graph.as_default(), tf.device(cfg.device):
         v1.set_random_seed(cfg.seed)
+        v1.train.get_or_create_global_step()  # first, so no scope prefixes its name
         sampler = build_sampler(spec, cfg)
         ops = build_training(spec, cfg, len(images), images.shape[1:])
         saver = v1.train.Saver(saveable_variables(), max_to_keep=None)
@@ -506,6 +507,7 @@ def generate(spec, cfg, log=print):
     """Restore the newest checkpoint and write a grid (PNG) and the images (.npy, uint8)."""
     graph = tf.Graph()
     with graph.as_default(), tf.device(cfg.device):
+        v1.train.get_or_create_global_step()
         sampler = build_sampler(spec, cfg)
         saver = v1.train.Saver(v1.global_variables())
         graph_shapes = checkpoints.graph_variable_shapes(v1.global_variables())
@@ -564,6 +566,9 @@ def main(spec, argv=None):
     except (UsageError, utils.DataError, checkpoints.CheckpointError, TrainingDiverged) as e:
         print(f"{spec.name}.py: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, UsageError) else 1
+    except KeyboardInterrupt:  # before the loop's own handler is installed: nothing to save yet
+        print(f"{spec.name}.py: interrupted before training started", file=sys.stderr)
+        return 130
 
 
 def run(spec):

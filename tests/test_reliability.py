@@ -1,0 +1,221 @@
+"""No run loses work, no bad input gets a traceback: kills, signals, NaN, corruption, mismatches."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import cgan
+import checkpoints
+import dcgan
+import training
+import utils
+from conftest import FAST
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(args, spec=dcgan.SPEC):
+    return training.main(spec, args)
+
+
+def weights(path):
+    reader = tf.train.load_checkpoint(str(path))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def start_script(run_dirs, extra):
+    """dcgan.py in a child process, as a user starts it."""
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "dcgan.py")] + run_dirs + extra,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+
+
+def wait_for_checkpoint(folder, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.isdir(folder) and checkpoints.checkpoint_steps(folder):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_resume_is_exact(tmp_path, tiny_mnist):
+    """12 steps in one run equal 6 + 6 in two runs, bit for bit (CPU), optimizer state included,
+    across an epoch boundary (8 steps of 16 tiny images); the control (another seed in the
+    second half) must differ, or the test proves nothing."""
+    def dirs(name):
+        return ["--data-dir", tiny_mnist, "--sample-dir", str(tmp_path / name / "s"),
+                "--checkpoint-dir", str(tmp_path / name / "c")] + FAST
+
+    assert run(dirs("whole") + ["--steps", "12"]) == 0
+    assert run(dirs("split") + ["--steps", "6"]) == 0
+    assert run(dirs("split") + ["--steps", "12"]) == 0
+    whole = weights(tmp_path / "whole" / "c" / "model.ckpt-12")
+    split = weights(tmp_path / "split" / "c" / "model.ckpt-12")
+    assert set(whole) == set(split) and any("adam" in name for name in whole)
+    for name in whole:
+        np.testing.assert_array_equal(whole[name], split[name], err_msg=name)
+    rows = lambda n: [(r["step"], r["d_loss"], r["g_loss"]) for r in
+                      utils.read_loss_log(str(tmp_path / n / "s" / "losses.csv"))]
+    assert rows("whole") == rows("split")
+
+    assert run(dirs("control") + ["--steps", "6"]) == 0
+    assert run(dirs("control") + ["--steps", "12", "--seed", "1"]) == 0
+    control = weights(tmp_path / "control" / "c" / "model.ckpt-12")
+    assert any(not np.array_equal(whole[n], control[n]) for n in whole)
+
+
+def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path, run_dirs):
+    folder = str(tmp_path / "checkpoints")
+    child = start_script(run_dirs, ["--batch-size", "16", "--save-every", "3", "--steps", "100000"])
+    wait_for_checkpoint(folder)
+    time.sleep(0.3)
+    child.kill()
+    child.wait()
+    saved = checkpoints.checkpoint_steps(folder)[0]
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "dcgan.py")] + run_dirs +
+                         ["--batch-size", "16", "--save-every", "3", "--steps", str(saved + 1)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"resuming dcgan from step {saved}" in out.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_and_exits_cleanly(tmp_path, run_dirs, sig):
+    folder = str(tmp_path / "checkpoints")
+    child = start_script(run_dirs, ["--batch-size", "16", "--save-every", "2", "--steps", "100000"])
+    wait_for_checkpoint(folder)
+    child.send_signal(sig)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == 128 + sig, out[-2000:]
+    assert "Traceback" not in out
+    step = checkpoints.checkpoint_steps(folder)[0]
+    assert f"saved step {step}" in out
+
+
+def test_repeated_kills_always_restore(tmp_path, run_dirs):
+    """SIGKILL at random moments (mid-step or mid-save); every restart restores and goes on."""
+    folder = str(tmp_path / "checkpoints")
+    rng = np.random.default_rng(0)
+    flags = ["--batch-size", "16", "--save-every", "1", "--keep", "2", "--steps", "100000"]
+    for _ in range(3):
+        child = start_script(run_dirs, flags)
+        wait_for_checkpoint(folder)
+        time.sleep(rng.uniform(0.5, 2.0))
+        child.kill()
+        child.wait()
+        newest = checkpoints.checkpoint_steps(folder)[0]
+        assert set(weights(os.path.join(folder, f"model.ckpt-{newest}")))
+    assert len(checkpoints.checkpoint_steps(folder)) <= 3  # --keep 2, plus one mid-prune
+
+
+class NanAfter:
+    """dcgan's discriminator with NaN injected into its logits from a given step on."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __call__(self, images, labels, cfg, training_):
+        logits = dcgan.discriminator(images, labels, cfg, training_)
+        step = tf.compat.v1.train.get_or_create_global_step()
+        return logits + tf.where(step >= self.step, np.nan, 0.0)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, run_dirs, capsys):
+    spec = training.GanSpec(name="dcgan", generator=dcgan.generator, discriminator=NanAfter(3),
+                            defaults=dcgan.DEFAULTS)
+    assert run(run_dirs + FAST + ["--steps", "10"], spec) == 1
+    err = capsys.readouterr().err
+    assert "became nan at step 4" in err and "newest checkpoint is step 2" in err
+    assert checkpoints.checkpoint_steps(str(tmp_path / "checkpoints")) == [2]
+
+
+def test_corrupt_newest_checkpoint_falls_back(tmp_path, run_dirs, capsys):
+    assert run(run_dirs + FAST + ["--steps", "4"]) == 0
+    data = tmp_path / "checkpoints" / "model.ckpt-4.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    assert run(run_dirs + FAST + ["--steps", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoint step 4 is unreadable" in out and "resuming dcgan from step 2" in out
+
+
+def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, run_dirs, capsys):
+    assert run(run_dirs + FAST + ["--steps", "4"]) == 0
+    for index in (tmp_path / "checkpoints").glob("*.index"):
+        index.write_bytes(b"")
+    assert run(run_dirs + ["--generate"]) == 1
+    assert "none of the 2 checkpoints" in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_script_is_named(tmp_path, run_dirs, capsys):
+    assert run(run_dirs + FAST + ["--steps", "1"]) == 0
+    assert run(run_dirs + ["--generate"], cgan.SPEC) == 2
+    assert "holds a dcgan checkpoint, not cgan" in capsys.readouterr().err
+
+
+def test_other_z_size_is_named(tmp_path, run_dirs, capsys):
+    assert run(run_dirs + FAST + ["--steps", "1"]) == 0
+    assert run(run_dirs + ["--generate", "--z-dim", "64"]) == 2
+    assert "trained with --z-dim 100, not 64" in capsys.readouterr().err
+    # Without the saved flags, the shape check still catches it before restoring.
+    os.remove(tmp_path / "checkpoints" / "config.json")
+    assert run(run_dirs + FAST + ["--steps", "2", "--z-dim", "64"]) == 1
+    assert "has shape [100, 1024] there but [64, 1024]" in capsys.readouterr().err
+
+
+def test_unwritable_output_folder_is_refused(tmp_path, tiny_mnist, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    args = ["--data-dir", tiny_mnist, "--checkpoint-dir", str(blocker / "c"),
+            "--sample-dir", str(tmp_path / "s")]
+    assert run(args) == 2
+    assert "--checkpoint-dir" in capsys.readouterr().err
+
+
+def test_failed_save_keeps_previous_checkpoint(tmp_path, run_dirs, monkeypatch, capsys):
+    real_save = tf.compat.v1.train.Saver.save
+    calls = []
+
+    def save_then_disk_full(self, sess, path, **kwargs):
+        calls.append(kwargs["global_step"])
+        if len(calls) > 1:
+            open(f"{path}-{kwargs['global_step']}.data-00000-of-00001.tempstate1", "wb").close()
+            raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+        return real_save(self, sess, path, **kwargs)
+
+    monkeypatch.setattr(tf.compat.v1.train.Saver, "save", save_then_disk_full)
+    assert run(run_dirs + FAST + ["--steps", "6"]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "newest good one is step 2" in err
+    folder = tmp_path / "checkpoints"
+    assert checkpoints.checkpoint_steps(str(folder)) == [2]
+    assert not list(folder.glob("*tempstate*"))
+    monkeypatch.undo()
+    assert run(run_dirs + ["--generate"]) == 0
+
+
+def test_retention_holds_across_restarts_and_temp_files_go(tmp_path, run_dirs):
+    folder = tmp_path / "checkpoints"
+    for steps in (2, 4, 6):
+        assert run(run_dirs + FAST + ["--keep", "2", "--steps", str(steps)]) == 0
+        (folder / "model.ckpt-99.data-00000-of-00001.tempstate42").write_bytes(b"x")
+    assert run(run_dirs + FAST + ["--keep", "2", "--steps", "8"]) == 0
+    assert checkpoints.checkpoint_steps(str(folder)) == [8, 6]
+    assert not list(folder.glob("*tempstate*"))
+
+
+def test_second_trainer_on_same_folder_is_refused(tmp_path, run_dirs, capsys):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folder = tmp_path / "checkpoints"
+        folder.mkdir()
+        (folder / checkpoints.LOCK_FILE).write_text(str(sleeper.pid))
+        assert run(run_dirs + ["--steps", "1"]) == 1
+        assert f"another training run (pid {sleeper.pid})" in capsys.readouterr().err
+    finally:
+        sleeper.kill()
