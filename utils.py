@@ -202,6 +202,67 @@ def load_mnist(data_dir, split="train", log=print):
 
 
 # ---------------------------------------------------------------------------------------------
+# A folder of the user's own pictures, decoded once (in parallel) into one uint8 array.
+
+PICTURE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+def find_pictures(folder):
+    """Every file under folder (subfolders too) with a picture extension, in a stable order."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if f.lower().endswith(PICTURE_EXTENSIONS) and not f.startswith(".")]
+    return found
+
+
+def decode_picture(path, size, channels):
+    """One file -> uint8 [size, size, channels], resized and center-cropped; None if unreadable.
+
+    Palette, grayscale, RGBA and CMYK pictures are converted (transparency over white); a GIF
+    gives its first frame."""
+    from PIL import Image, ImageOps
+    try:
+        with Image.open(path) as picture:
+            picture.seek(0)
+            picture.load()
+            if picture.mode in ("RGBA", "LA", "P", "PA"):
+                picture = picture.convert("RGBA")
+                background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+                picture = Image.alpha_composite(background, picture)
+            picture = picture.convert("L" if channels == 1 else "RGB")
+            picture = ImageOps.fit(picture, (size, size), Image.BICUBIC)
+            array = np.asarray(picture, np.uint8)
+    except Exception:  # PIL raises many kinds for broken files; all mean "skip this one"
+        return None
+    return array[..., None] if channels == 1 else array
+
+
+def load_picture_folder(folder, size, channels, workers=None):
+    """(images uint8 [N, size, size, channels], number of unreadable files skipped)."""
+    if not os.path.isdir(folder):
+        raise DataError(f"--data-dir {folder} is not a folder; point it at a folder of pictures")
+    paths = find_pictures(folder)
+    if not paths:
+        raise DataError(f"no pictures ({', '.join(e[1:] for e in PICTURE_EXTENSIONS)}) found "
+                        f"under {folder}; put them there (subfolders are fine)")
+    from concurrent.futures import ProcessPoolExecutor
+    import functools
+    decode = functools.partial(decode_picture, size=size, channels=channels)
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        decoded = list(pool.map(decode, paths, chunksize=64))
+    images = [d for d in decoded if d is not None]
+    if not images:
+        raise DataError(f"none of the {len(paths)} pictures under {folder} could be read")
+    return np.stack(images), len(paths) - len(images)
+
+
+def holds_mnist(folder):
+    return any(os.path.exists(os.path.join(folder, n)) for n in MNIST_FILES)
+
+
+# ---------------------------------------------------------------------------------------------
 # Pictures: grids, PNG, GIF.
 
 def to_uint8(images):

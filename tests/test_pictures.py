@@ -1,0 +1,79 @@
+"""dcgan.py on a folder of the user's own pictures: mixed formats and modes, broken files."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dcgan
+import training
+import utils
+from conftest import FAST
+
+
+def write_picture_folder(folder):
+    """Nine readable pictures of every common format and mode, in subfolders, and two broken."""
+    rng = np.random.default_rng(0)
+    rgb = lambda w, h: Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    (folder / "a" / "b").mkdir(parents=True)
+    rgb(50, 40).save(folder / "wide.jpg")
+    rgb(30, 60).save(folder / "tall.png")
+    rgb(20, 20).convert("L").save(folder / "a" / "gray.png")
+    rgb(40, 40).convert("RGBA").save(folder / "a" / "alpha.png")
+    rgb(40, 40).convert("P").save(folder / "a" / "palette.bmp")
+    frames = [rgb(32, 32).convert("P") for _ in range(3)]
+    frames[0].save(folder / "a" / "b" / "anim.gif", save_all=True, append_images=frames[1:])
+    rgb(33, 33).save(folder / "a" / "b" / "photo.webp")
+    rgb(64, 64).convert("CMYK").save(folder / "a" / "b" / "cmyk.jpg")
+    rgb(100, 100).save(folder / "big.JPEG")
+    (folder / "corrupt.jpg").write_bytes(b"this is not a jpeg")
+    good = folder / "tall.png"
+    (folder / "truncated.png").write_bytes(good.read_bytes()[:200])
+    (folder / "notes.txt").write_text("not a picture, ignored")
+
+
+def test_folder_decodes_every_format_and_skips_broken(tmp_path):
+    write_picture_folder(tmp_path / "pics")
+    images, skipped = utils.load_picture_folder(str(tmp_path / "pics"), 32, 3, workers=2)
+    assert images.shape == (9, 32, 32, 3) and images.dtype == np.uint8 and skipped == 2
+    gray, _ = utils.load_picture_folder(str(tmp_path / "pics"), 16, 1, workers=2)
+    assert gray.shape == (9, 16, 16, 1)
+
+
+def test_dcgan_trains_and_generates_on_pictures(tmp_path, capsys):
+    write_picture_folder(tmp_path / "pics")
+    args = ["--data-dir", str(tmp_path / "pics"), "--sample-dir", str(tmp_path / "s"),
+            "--checkpoint-dir", str(tmp_path / "c"), "--image-size", "32",
+            "--base-channels", "4"]
+    assert training.main(dcgan.SPEC, args + FAST + ["--batch-size", "4", "--steps", "2"]) == 0
+    assert "skipped 2 unreadable files" in capsys.readouterr().out
+    grid = np.asarray(Image.open(tmp_path / "s" / "step_000002.png"))
+    assert grid.ndim == 3 and grid.shape[2] == 3  # colour grid
+    assert (tmp_path / "s" / "training.gif").exists()
+    # --generate needs no repeated flags: size, channels and data set come from config.json
+    assert training.main(dcgan.SPEC, ["--sample-dir", str(tmp_path / "s"),
+                                      "--checkpoint-dir", str(tmp_path / "c"),
+                                      "--generate", "--num-images", "5"]) == 0
+    assert np.load(tmp_path / "s" / "generated.npy").shape == (5, 32, 32, 3)
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: None, "is not a folder"),
+    (lambda p: p.mkdir(), "no pictures"),
+    (lambda p: (p.mkdir(), (p / "x.txt").write_text("hi")), "no pictures"),
+    (lambda p: (p.mkdir(), (p / "x.png").write_bytes(b"broken")), "could be read"),
+])
+def test_folder_errors_are_one_line(tmp_path, capsys, setup, message):
+    setup(tmp_path / "pics")
+    args = ["--data-dir", str(tmp_path / "pics"), "--sample-dir", str(tmp_path / "s"),
+            "--checkpoint-dir", str(tmp_path / "c"), "--steps", "1"]
+    assert training.main(dcgan.SPEC, args) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_image_size_must_be_a_power_of_two(tmp_path, capsys):
+    write_picture_folder(tmp_path / "pics")
+    args = ["--data-dir", str(tmp_path / "pics"), "--image-size", "100", "--steps", "1",
+            "--sample-dir", str(tmp_path / "s"), "--checkpoint-dir", str(tmp_path / "c")]
+    assert training.main(dcgan.SPEC, args) == 2
+    assert "--image-size 100" in capsys.readouterr().err
