@@ -23,16 +23,27 @@ import training
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
 DEFAULTS = dict(steps=60000, batch_size=100, z_dim=100, learning_rate=2e-4, beta1=0.5,
-                sample_every=1000, save_every=1000)
+                sample_every=1000, save_every=1000, width=1.0)
 BN_DECAY = 0.9
+
+
+def add_arguments(parser):
+    parser.add_argument("--width", type=training.positive_float,
+                        help="scales every hidden layer's channels; 1 is the article's "
+                             "(512..64), 0.25 trains about 10x faster on a CPU")
+
+
+def channels(cfg, n):
+    return max(1, int(round(n * cfg.width)))
 
 
 def generator(z, labels, cfg, training_):
     """[z, y] -> dense 3x3x512 BN ReLU -> deconv5s2 256 -> 128 -> 64 (BN ReLU) -> deconv5s1 VALID 1 tanh."""
-    h = dense(tf.concat([z, tf.one_hot(labels, 10)], axis=1), 3 * 3 * 512, "fc")
-    h = tf.nn.relu(batch_norm(tf.reshape(h, [-1, 3, 3, 512]), training_, "bn0", BN_DECAY))
+    top = channels(cfg, 512)
+    h = dense(tf.concat([z, tf.one_hot(labels, 10)], axis=1), 3 * 3 * top, "fc")
+    h = tf.nn.relu(batch_norm(tf.reshape(h, [-1, 3, 3, top]), training_, "bn0", BN_DECAY))
     for i, (size, filters) in enumerate(((6, 256), (12, 128), (24, 64)), start=1):
-        h = conv2d_transpose(h, (size, size), filters, f"deconv{i}")
+        h = conv2d_transpose(h, (size, size), channels(cfg, filters), f"deconv{i}")
         h = tf.nn.relu(batch_norm(h, training_, f"bn{i}", BN_DECAY))
     with tf.compat.v1.variable_scope("g"):  # output tensor: generator/g/Tanh
         return tf.nn.tanh(conv2d_transpose(h, (28, 28), 1, "deconv", stride=1, padding="VALID"))
@@ -41,14 +52,16 @@ def generator(z, labels, cfg, training_):
 def discriminator(images, labels, cfg, training_):
     """[x, y map] 28x28x11 -> conv5s2 64 lrelu -> 128, 256, 512 (BN lrelu) -> dense 1."""
     label_map = tf.tile(tf.one_hot(labels, 10)[:, None, None, :], [1, 28, 28, 1])
-    h = lrelu(conv2d(tf.concat([images, label_map], axis=3), 64, "conv1"))
+    h = lrelu(conv2d(tf.concat([images, label_map], axis=3), channels(cfg, 64), "conv1"))
     for i, filters in enumerate((128, 256, 512), start=2):
-        h = lrelu(batch_norm(conv2d(h, filters, f"conv{i}"), training_, f"bn{i}", BN_DECAY))
-    return dense(tf.reshape(h, [-1, 2 * 2 * 512]), 1, "fc")
+        h = lrelu(batch_norm(conv2d(h, channels(cfg, filters), f"conv{i}"), training_, f"bn{i}",
+                             BN_DECAY))
+    return dense(tf.reshape(h, [-1, 2 * 2 * h.shape[-1]]), 1, "fc")
 
 
 SPEC = training.GanSpec(name="cgan", generator=generator, discriminator=discriminator,
-                        defaults=DEFAULTS, conditional=True, g_steps=2)
+                        defaults=DEFAULTS, add_arguments=add_arguments, arch_flags=("width",),
+                        conditional=True, g_steps=2)
 
 if __name__ == "__main__":
     training.run(SPEC)

@@ -64,7 +64,8 @@ class Classifier:
         if not os.path.exists(path + ".index"):
             raise training.UsageError(f"no classifier in {folder}; run "
                                       f"`python evaluate.py --train-classifier`")
-        saver.restore(self.sess, path)
+        with self.graph.as_default():
+            saver.restore(self.sess, path)
 
     def __call__(self, images, batch=1000):
         """uint8 [N, 28, 28, 1] -> (features [N, 128], probabilities [N, 10])."""
@@ -138,7 +139,7 @@ def score(images, classifier_, reference_features, requested=None):
     histogram = np.bincount(predicted, minlength=10) / len(predicted)
     result = dict(
         n=len(images), mnist_score=mnist_score(probs),
-        frechet=frechet_distance(features, reference_features),
+        frechet=max(0.0, frechet_distance(features, reference_features)),
         digits_present=int((histogram >= PRESENT_SHARE).sum()),
         largest_share=float(histogram.max()), confidence=float(probs.max(axis=1).mean()),
         histogram=[round(float(h), 4) for h in histogram])
@@ -157,9 +158,12 @@ def images_from_checkpoint(checkpoint_dir, n, seed):
     if saved is None:
         raise training.UsageError(f"no config.json in {checkpoint_dir}: not a training run folder")
     spec = importlib.import_module(saved["model"]).SPEC
-    cfg = argparse.Namespace(**saved)
+    cfg, _ = training.parse_config(spec, [])  # defaults for settings older runs did not save
+    vars(cfg).update(saved)
+    if getattr(cfg, "dataset", "mnist") == "folder":
+        raise training.UsageError(f"{checkpoint_dir} was trained on pictures, not MNIST digits; "
+                                  f"evaluate.py scores digits only")
     cfg.checkpoint_dir, cfg.seed, cfg.num_images = checkpoint_dir, seed, n
-    cfg.digit = None
     cfg.device = training.validate_device(cfg.device)
     labels = (np.arange(n) % 10) if spec.conditional else None
     return training.sample_from_checkpoint(spec, cfg, labels), labels

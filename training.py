@@ -15,6 +15,7 @@ Graph layout (tf.compat.v1, eager disabled):
 
 import argparse
 import dataclasses
+import glob
 import os
 import re
 import shutil
@@ -121,9 +122,18 @@ def build_parser(spec):
                      help="steps between checkpoints")
     run.add_argument("--log-every", type=positive_int, default=50,
                      help="steps between loss fetches (progress bar, CSV, TensorBoard)")
+    run.add_argument("--eval-every", type=positive_int, default=None,
+                     help="steps between quality scores (evaluate.py's MNIST score, Frechet "
+                          "distance, digits present) in the CSV and TensorBoard; MNIST only")
     run.add_argument("--keep", type=positive_int, default=3, help="checkpoints kept")
     run.add_argument("--device", default=None,
                      help="e.g. /cpu:0 or /gpu:0; default: /gpu:0 when TensorFlow sees a GPU")
+    run.add_argument("--gpus", type=positive_int, default=1,
+                     help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
+    run.add_argument("--xla", action="store_true", help="XLA global JIT (v1 ConfigProto)")
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                     help="mixed precision by graph rewrite, variables kept in fp32: bf16 on "
+                          "CPU (oneDNN), fp16 on GPU")
     run.add_argument("--seed", type=int, default=0,
                      help="fixes initial weights, data order, noise and the sample grid's z")
     run.add_argument("--fresh", action="store_true",
@@ -207,9 +217,21 @@ def validate(cfg):
     if getattr(cfg, "dataset", "mnist") == "folder" and cfg.image_size not in PICTURE_SIZES:
         raise UsageError(f"--image-size {cfg.image_size}: use one of "
                          f"{', '.join(map(str, PICTURE_SIZES))} (each is one stride-2 layer)")
+    gpus_seen = len(tf.config.list_physical_devices("GPU"))
+    if cfg.gpus > 1 and gpus_seen and cfg.gpus > gpus_seen:
+        raise UsageError(f"--gpus {cfg.gpus}: TensorFlow sees {gpus_seen} GPU(s)")
+    if cfg.batch_size % cfg.gpus:
+        raise UsageError(f"--batch-size {cfg.batch_size} does not split evenly over --gpus "
+                         f"{cfg.gpus}; use a multiple of {cfg.gpus}")
+    if cfg.precision == "fp16" and not gpus_seen:
+        raise UsageError("--precision fp16 needs a GPU; on CPU use --precision bf16")
+    if cfg.precision == "bf16" and gpus_seen and cfg.device.startswith("/gpu"):
+        raise UsageError("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp16")
     if cfg.generate and cfg.fresh:
         raise UsageError("--generate and --fresh conflict: --fresh would delete the checkpoint "
                          "that --generate needs")
+    if cfg.eval_every and getattr(cfg, "dataset", "mnist") == "folder":
+        raise UsageError("--eval-every scores MNIST digits; it does not apply to a picture folder")
     if getattr(cfg, "digit", None) and not cfg.generate:
         raise UsageError("--digit only applies with --generate")
     for flag in ("sample_dir", "checkpoint_dir"):
@@ -289,23 +311,36 @@ def build_training(spec, cfg, num_examples, image_shape):
     labels = tf.gather(dataset_labels, batch)
     z = uniform_noise([cfg.batch_size, cfg.z_dim], step_seed(cfg, stream=0))
 
-    with v1.variable_scope("generator", reuse=v1.AUTO_REUSE):
-        fake = spec.generator(z, labels, cfg, True)
-    with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
-        real_logits = spec.discriminator(real, labels, cfg, True)
-        fake_logits = spec.discriminator(fake, labels, cfg, True)
-    d_loss, g_loss = losses.LOSSES[cfg.loss](real_logits, fake_logits)
-    d_loss = tf.identity(d_loss, name="d_loss")
-    g_loss = tf.identity(g_loss, name="g_loss")
+    # One tower per device (--gpus N), each on its slice of the batch; gradients averaged.
+    devices = tower_devices(cfg)
+    d_losses, g_losses, d_grads, g_grads = [], [], [], []
+    for device, real_i, labels_i, z_i in zip(devices, tf.split(real, len(devices)),
+                                             tf.split(labels, len(devices)),
+                                             tf.split(z, len(devices))):
+        with tf.device(device):
+            with v1.variable_scope("generator", reuse=v1.AUTO_REUSE):
+                fake = spec.generator(z_i, labels_i, cfg, True)
+            with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
+                real_logits = spec.discriminator(real_i, labels_i, cfg, True)
+                fake_logits = spec.discriminator(fake, labels_i, cfg, True)
+            d_loss_i, g_loss_i = losses.LOSSES[cfg.loss](real_logits, fake_logits)
+            d_losses.append(d_loss_i)
+            g_losses.append(g_loss_i)
+            d_grads.append(tf.gradients(d_loss_i, v1.trainable_variables("discriminator")))
+            g_grads.append(tf.gradients(g_loss_i, v1.trainable_variables("generator")))
+    d_loss = tf.identity(tf.add_n(d_losses) / len(devices), name="d_loss")
+    g_loss = tf.identity(tf.add_n(g_losses) / len(devices), name="g_loss")
 
-    def train_op(loss, scope, beta1):
+    def train_op(tower_grads, scope, beta1):
         variables = v1.trainable_variables(scope)
+        grads = tower_grads[0] if len(tower_grads) == 1 else [
+            tf.add_n(list(g)) / len(tower_grads) for g in zip(*tower_grads)]
         with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS, scope)):
-            return v1.train.AdamOptimizer(cfg.learning_rate, beta1=beta1,
-                                          name=f"adam_{scope}").minimize(loss, var_list=variables)
+            return v1.train.AdamOptimizer(cfg.learning_rate, beta1=beta1, name=f"adam_{scope}"
+                                          ).apply_gradients(zip(grads, variables))
 
-    d_train = train_op(d_loss, "discriminator", cfg.beta1 if cfg.beta1_d is None else cfg.beta1_d)
-    g_train = train_op(g_loss, "generator", cfg.beta1)
+    d_train = train_op(d_grads, "discriminator", cfg.beta1 if cfg.beta1_d is None else cfg.beta1_d)
+    g_train = train_op(g_grads, "generator", cfg.beta1)
     with tf.control_dependencies([g_train]):  # the step advances only after G has read it
         g_train_and_step = global_step.assign_add(1)
     summary = v1.summary.merge([v1.summary.scalar("d_loss", d_loss),
@@ -316,9 +351,29 @@ def build_training(spec, cfg, num_examples, image_shape):
                 summary=summary)
 
 
-def session_config():
-    config = v1.ConfigProto(allow_soft_placement=True)
+def tower_devices(cfg):
+    """--gpus N: /gpu:0..N-1; with no GPU, N logical CPU devices (how the tests check towers)."""
+    gpus = getattr(cfg, "gpus", 1)
+    if gpus == 1:
+        return [cfg.device]
+    kind = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return [f"/{kind}:{i}" for i in range(gpus)]
+
+
+def session_config(cfg=None):
+    """Soft placement, GPU memory growth, and the --gpus / --xla / --precision settings."""
+    gpus = getattr(cfg, "gpus", 1)
+    logical_cpus = gpus if gpus > 1 and not tf.config.list_physical_devices("GPU") else 1
+    config = v1.ConfigProto(allow_soft_placement=True, device_count={"CPU": logical_cpus})
     config.gpu_options.allow_growth = True
+    if getattr(cfg, "xla", False):
+        config.graph_options.optimizer_options.global_jit_level = v1.OptimizerOptions.ON_1
+    precision = getattr(cfg, "precision", "fp32")
+    rewrite = config.graph_options.rewrite_options
+    if precision == "bf16":  # oneDNN bf16 on CPU; variables and updates stay fp32
+        rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
+    elif precision == "fp16":  # CUDA fp16 on GPU; variables and updates stay fp32
+        rewrite.auto_mixed_precision = rewrite.ON
     return config
 
 
@@ -386,16 +441,21 @@ class StopRequested:
             signal.signal(s, handler)
 
 
+RUN_OUTPUTS = {  # what --fresh deletes: only files a run writes, never the folder's other files
+    "checkpoint_dir": ("model.ckpt-*", "checkpoint", checkpoints.CONFIG_FILE, SAMPLE_Z,
+                       "tensorboard"),
+    "sample_dir": ("step_*.png", "training.gif", LOSS_CSV, LOSS_PNG, "generated*"),
+}
+
+
 def start_fresh(cfg):
-    for folder in (cfg.checkpoint_dir, cfg.sample_dir):
-        for name in os.listdir(folder):
-            path = os.path.join(folder, name)
-            if name == checkpoints.LOCK_FILE:
-                continue
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            else:
-                os.remove(path)
+    for flag, patterns in RUN_OUTPUTS.items():
+        for pattern in patterns:
+            for path in glob.glob(os.path.join(getattr(cfg, flag), pattern)):
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
 
 
 def load_sample_z(cfg, n):
@@ -439,7 +499,7 @@ def train(spec, cfg, log=print):
 
     checkpoints.remove_stale_temp_files(cfg.checkpoint_dir)
     loss_csv = os.path.join(cfg.sample_dir, LOSS_CSV)
-    with v1.Session(graph=graph, config=session_config()) as sess, StopRequested() as stop:
+    with v1.Session(graph=graph, config=session_config(cfg)) as sess, StopRequested() as stop:
         sess.run(init, {ops["images_in"]: images, ops["labels_in"]: labels.astype(np.int32)})
         step = checkpoints.restore_newest(sess, saver, cfg.checkpoint_dir, graph_shapes, log=log)
         if step is None:
@@ -451,13 +511,16 @@ def train(spec, cfg, log=print):
         remove_grids_after(cfg.sample_dir, step)
         sample_z = load_sample_z(cfg, 100 if spec.conditional else 64)
         writer = v1.summary.FileWriter(os.path.join(cfg.checkpoint_dir, "tensorboard"))
-        status = run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop, log)
+        scorer = make_scorer(cfg) if cfg.eval_every else None
+        status = run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop, log,
+                           scorer)
         writer.close()
         finish_samples(cfg)
     return status
 
 
-def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop, log):
+def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop, log,
+              scorer=None):
     """The hot loop: two or more sess.run calls a step, losses fetched only when logged."""
     loss_csv = os.path.join(cfg.sample_dir, LOSS_CSV)
     steps_per_epoch = ops["steps_per_epoch"]
@@ -478,7 +541,8 @@ def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop
         if step % steps_per_epoch == 0 and step > 0:
             sess.run(ops["reshuffle"])
         will_save = (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps
-        fetch_losses = (step + 1) % cfg.log_every == 0 or will_save or stop.signal
+        will_eval = bool(cfg.eval_every) and (step + 1) % cfg.eval_every == 0
+        fetch_losses = (step + 1) % cfg.log_every == 0 or will_save or will_eval or stop.signal
         if fetch_losses:
             _, d_loss = sess.run([ops["d_train"], ops["d_loss"]])
         else:
@@ -510,6 +574,12 @@ def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop
                              images_per_sec=f"{speed:.0f}"))
             writer.add_summary(summary, step)
             bar.set_postfix(D=f"{d_loss:.3f}", G=f"{g_loss:.3f}", img_s=f"{speed:.0f}")
+            if will_eval:
+                quality = scorer(sess, sampler, spec, step)
+                rows[-1].update(quality)
+                writer.add_summary(v1.Summary(value=[
+                    v1.Summary.Value(tag=k, simple_value=v) for k, v in quality.items()]), step)
+                bar.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
         if step % steps_per_epoch == 0:
             epoch_time, epoch_start = time.time() - epoch_start, time.time()
             bar.write(f"epoch {step // steps_per_epoch}: step {step}, D loss {last_losses[0]:.4f}, "
@@ -530,6 +600,24 @@ def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop
     bar.close()
     log(f"done: {step} steps; samples in {cfg.sample_dir}, checkpoints in {cfg.checkpoint_dir}")
     return 0
+
+
+EVAL_IMAGES = 2000
+
+
+def make_scorer(cfg):
+    """evaluate.py's figures for EVAL_IMAGES fresh samples at a step; its classifier loads once."""
+    import evaluate  # here, not at the top: evaluate imports this module
+    classifier = evaluate.Classifier()
+    reference, _ = classifier(utils.load_mnist(cfg.data_dir, "test", log=lambda m: None)[0])
+
+    def score_samples(sess, sampler, spec, step):
+        z = np.random.default_rng([cfg.seed, step]).uniform(-1, 1, (EVAL_IMAGES, cfg.z_dim))
+        labels = np.arange(EVAL_IMAGES) % NUM_CLASSES if spec.conditional else None
+        images = generate_images(sess, sampler, z.astype(np.float32), labels)
+        result = evaluate.score(images, classifier, reference)
+        return {k: result[k] for k in ("mnist_score", "frechet", "digits_present")}
+    return score_samples
 
 
 class TrainingDiverged(Exception):
@@ -586,17 +674,20 @@ def main(spec, argv=None):
     cfg, explicit = parse_config(spec, argv)
     try:
         validate(cfg)
-        if cfg.fresh:
-            start_fresh(cfg)
-        saved = checkpoints.read_config(cfg.checkpoint_dir)
-        if saved:
-            merge_saved_config(cfg, explicit, saved, COMMON_ARCH_FLAGS + spec.arch_flags)
-        elif cfg.generate:
-            raise UsageError(f"no trained model in {cfg.checkpoint_dir}; train first "
-                             f"(python {spec.name}.py) or pass --checkpoint-dir")
+        arch_flags = COMMON_ARCH_FLAGS + spec.arch_flags
         if cfg.generate:
+            saved = checkpoints.read_config(cfg.checkpoint_dir)
+            if not saved:
+                raise UsageError(f"no trained model in {cfg.checkpoint_dir}; train first "
+                                 f"(python {spec.name}.py) or pass --checkpoint-dir")
+            merge_saved_config(cfg, explicit, saved, arch_flags)
             return generate(spec, cfg)
         with checkpoints.RunLock(cfg.checkpoint_dir):
+            if cfg.fresh:
+                start_fresh(cfg)
+            saved = checkpoints.read_config(cfg.checkpoint_dir)
+            if saved:
+                merge_saved_config(cfg, explicit, saved, arch_flags)
             checkpoints.write_config(cfg.checkpoint_dir, {
                 k: v for k, v in vars(cfg).items() if k not in ("fresh", "generate")})
             return train(spec, cfg)

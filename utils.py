@@ -306,7 +306,8 @@ def save_gif(path, frame_paths, fps=5):
 # ---------------------------------------------------------------------------------------------
 # The loss log: a CSV that resume truncates, and its plot.
 
-LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "images_per_sec")
+LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "images_per_sec",
+                "mnist_score", "frechet", "digits_present")  # the last three with --eval-every
 
 
 def read_loss_log(path):

@@ -81,3 +81,27 @@ def test_help_lists_defaults(capsys):
         run(["--help"])
     out = capsys.readouterr().out
     assert "--batch-size BATCH_SIZE" in out and "(default: 256)" in out
+
+
+def test_unknown_recipe_change_is_refused(run_dirs, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(run_dirs + ["--recipe", "mbstd,magic"])
+    assert exit_info.value.code == 2 and "changes from" in capsys.readouterr().err
+
+
+def test_minibatch_stddev_sees_a_collapsed_batch():
+    import tensorflow as tf
+    same = tf.ones([8, 7, 7, 4])
+    varied = tf.random.stateless_normal([8, 7, 7, 4], seed=[0, 0])
+    spread = lambda h: float(dcgan.minibatch_stddev(h)[0, 0, 0, -1])
+    assert dcgan.minibatch_stddev(same).shape == (8, 7, 7, 5)
+    assert spread(same) < 1e-3 < 0.5 < spread(varied)
+
+
+def test_fresh_starts_over_and_deletes_only_run_outputs(tmp_path, run_dirs, capsys):
+    assert run(run_dirs + FAST + ["--steps", "2"]) == 0
+    (tmp_path / "samples" / "my_notes.txt").write_text("keep me")
+    assert run(run_dirs + FAST + ["--steps", "2", "--fresh", "--z-dim", "8"]) == 0
+    assert "from scratch" in capsys.readouterr().out.split("done:")[-2]
+    assert (tmp_path / "samples" / "my_notes.txt").read_text() == "keep me"
+    assert utils.read_loss_log(str(tmp_path / "samples" / "losses.csv"))[0]["step"] == "1"
