@@ -1,6 +1,7 @@
 """Conditional DCGAN on MNIST: ask for a digit, get that digit. After article 001 (CSDN notes).
 
-    python cgan.py                              # train (article: 60k iterations, batch 100)
+    python cgan.py                              # train: 6k iterations at a quarter width
+    python cgan.py --width 1 --steps 60000      # the article's full-size run
     python cgan.py --generate --digit 7         # a grid of sevens from the newest checkpoint
     python cgan.py --generate --digit 1,3,5     # one row per requested digit
 
@@ -22,8 +23,11 @@ import tensorflow as tf
 import training
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
-DEFAULTS = dict(steps=60000, batch_size=100, z_dim=100, learning_rate=2e-4, beta1=0.5,
-                sample_every=1000, save_every=1000, width=1.0)
+# The article's run is --width 1 --steps 60000: about 1.75 s an iteration on a 2-core CPU (29 h).
+# A quarter of its channels trains 10x faster and measured 9.66 / 95% minimum per-digit
+# accuracy after 3,000 iterations (README, Measured), so that is the default, for twice as long.
+DEFAULTS = dict(steps=6000, batch_size=100, z_dim=100, learning_rate=2e-4, beta1=0.5,
+                sample_every=500, save_every=1000, width=0.25)
 BN_DECAY = 0.9
 
 

@@ -104,7 +104,8 @@ def unit_interval(text):
 
 def build_parser(spec):
     parser = argparse.ArgumentParser(
-        prog=f"{spec.name}.py", description=(sys.modules["__main__"].__doc__ or "").split("\n")[0],
+        prog=f"{spec.name}.py",
+        description=(sys.modules[spec.generator.__module__].__doc__ or "").split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run = parser.add_argument_group("run")
     run.add_argument("--steps", type=positive_int, default=20000,

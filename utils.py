@@ -47,6 +47,9 @@ def atomic_write_bytes(path, data):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide samples from other users
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

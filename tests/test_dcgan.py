@@ -80,7 +80,8 @@ def test_help_lists_defaults(capsys):
     with pytest.raises(SystemExit):
         run(["--help"])
     out = capsys.readouterr().out
-    assert "--batch-size BATCH_SIZE" in out and "(default: 256)" in out
+    batch_help = out[out.index("\n  --batch-size BATCH_SIZE"):out.index("\n  --data-dir DATA_DIR")]
+    assert f"(default: {dcgan.DEFAULTS['batch_size']})" in batch_help
 
 
 def test_unknown_recipe_change_is_refused(run_dirs, capsys):
