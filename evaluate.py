@@ -2,7 +2,7 @@
 
     python evaluate.py --checkpoint-dir checkpoints/dcgan      # any script's checkpoint
     python evaluate.py --images samples/dcgan/generated.npy    # or saved uint8 images
-    python evaluate.py --train-classifier                      # rebuild classifier/ (about 3 min)
+    python evaluate.py --train-classifier                      # rebuild classifier/ (about 2 min)
 
 Reports, next to the same figures for real MNIST test images (the reference row):
 - MNIST score: exp(E_x KL(p(y|x) || p(y))), the Inception-score analogue; 10 at most, high

@@ -49,32 +49,46 @@ def conv2d_transpose(x, out_hw, filters, scope, kernel=5, stride=2, padding="SAM
 
 
 def batch_norm(x, training, scope, decay=0.9, epsilon=1e-5, scale=True):
-    """Batch norm over every axis but the last, with moving averages for inference."""
+    """Batch norm over every axis but the last, with moving averages for inference.
+
+    Image tensors use the fused kernel (one op instead of about ten, as Keras does)."""
     with v1.variable_scope(scope):
         channels = x.shape[-1]
         beta = v1.get_variable("beta", [channels], initializer=v1.zeros_initializer())
         gamma = (v1.get_variable("gamma", [channels], initializer=v1.ones_initializer())
-                 if scale else None)
+                 if scale else tf.ones([channels]))
         moving_mean = v1.get_variable("moving_mean", [channels], trainable=False,
                                       initializer=v1.zeros_initializer())
         moving_var = v1.get_variable("moving_variance", [channels], trainable=False,
                                      initializer=v1.ones_initializer())
-        axes = list(range(len(x.shape) - 1))
+
+        def with_batch_statistics():
+            if len(x.shape) == 4:
+                y, mean, var = v1.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon,
+                                                      is_training=True)
+                return y, mean, var
+            mean, var = tf.nn.moments(x, list(range(len(x.shape) - 1)))
+            return tf.nn.batch_normalization(x, mean, var, beta, gamma, epsilon), mean, var
+
+        def with_moving_statistics():
+            if len(x.shape) == 4:
+                return v1.nn.fused_batch_norm(x, gamma, beta, moving_mean, moving_var,
+                                              epsilon=epsilon, is_training=False)[0]
+            return tf.nn.batch_normalization(x, moving_mean, moving_var, beta, gamma, epsilon)
+
         if training is True:
-            mean, var = tf.nn.moments(x, axes)
+            y, mean, var = with_batch_statistics()
             for moving, value in ((moving_mean, mean), (moving_var, var)):
                 update = v1.assign_sub(moving, (1.0 - decay) * (moving - value))
                 v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, update)
-        elif training is False:
-            mean, var = moving_mean, moving_var
-        else:
-            mean, var = tf.cond(training, lambda: tf.nn.moments(x, axes),
-                                lambda: (tf.identity(moving_mean), tf.identity(moving_var)))
-        return tf.nn.batch_normalization(x, mean, var, beta, gamma, epsilon)
+            return y
+        if training is False:
+            return with_moving_statistics()
+        return tf.cond(training, lambda: with_batch_statistics()[0], with_moving_statistics)
 
 
 def lrelu(x, alpha=0.2):
-    return tf.maximum(x, alpha * x)
+    return tf.nn.leaky_relu(x, alpha)
 
 
 def dropout(x, rate, training, seed):
