@@ -23,9 +23,9 @@ import tensorflow as tf
 import training
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
-# The article's run is --width 1 --steps 60000: about 1.75 s an iteration on a 2-core CPU (29 h).
-# A quarter of its channels trains 10x faster and measured 9.66 / 95% minimum per-digit
-# accuracy after 3,000 iterations (README, Measured), so that is the default, for twice as long.
+# The article's run is --width 1 --steps 60000: about 1.1 s an iteration on a 2-core CPU (18 h).
+# A quarter of its channels trains about 10x faster; with these defaults it measured MNIST
+# score 9.78 and 96.6% to 99.9% per-digit accuracy in 11 minutes (README, Measured).
 DEFAULTS = dict(steps=6000, batch_size=100, z_dim=100, learning_rate=2e-4, beta1=0.5,
                 sample_every=500, save_every=1000, width=0.25)
 BN_DECAY = 0.9

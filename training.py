@@ -235,7 +235,7 @@ def validate(cfg):
         raise UsageError("--eval-every scores MNIST digits; it does not apply to a picture folder")
     if getattr(cfg, "digit", None) and not cfg.generate:
         raise UsageError("--digit only applies with --generate")
-    for flag in ("sample_dir", "checkpoint_dir"):
+    for flag in ("sample_dir",) if cfg.generate else ("sample_dir", "checkpoint_dir"):
         folder = getattr(cfg, flag)
         try:
             os.makedirs(folder, exist_ok=True)

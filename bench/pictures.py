@@ -47,7 +47,8 @@ def training_speed(images, image_size, batch_size, steps, warmup):
         ops = training.build_training(dcgan.SPEC, cfg, len(images), images.shape[1:])
         init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
     with v1.Session(graph=graph, config=training.session_config(cfg)) as sess:
-        sess.run(init, {ops["images_in"]: images, ops["labels_in"]: np.zeros(len(images))})
+        labels = np.zeros(len(images), np.int32)
+        sess.run(init, {ops["images_in"]: images, ops["labels_in"]: labels})
         sess.run(ops["reshuffle"])
         for i in range(warmup + steps):
             if i == warmup:
