@@ -560,7 +560,6 @@ def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop
         if fetch_losses:
             if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
                 bar.close()
-                utils.append_loss_rows(loss_csv, [])
                 raise TrainingDiverged(
                     f"the {'D' if not np.isfinite(d_loss) else 'G'} loss became "
                     f"{d_loss if not np.isfinite(d_loss) else g_loss} at step {step}; stopped "
