@@ -33,7 +33,7 @@ def test_real_digits_score_high(mnist_test, scorer):
     images = mnist_test[0][:2000]
     result = scorer(images)
     assert result["mnist_score"] > 9.0 and result["digits_present"] == 10
-    # 2,000 test digits against all 10,000 measured 18 here; a collapse measures over 2,000.
+    # 2,000 real (training) digits measured 18 against the test set here; a collapse over 2,000.
     assert result["frechet"] < 50 and result["largest_share"] < 0.2
 
 
