@@ -153,7 +153,8 @@ def pick_discriminator(images, labels, cfg, training_):
 
 
 SPEC = training.GanSpec(name="dcgan", generator=pick_generator, discriminator=pick_discriminator,
-                        defaults=DEFAULTS, add_arguments=add_arguments, picture_folders=True,
+                        defaults=DEFAULTS, add_arguments=add_arguments,
+                        picture_sizes=tuple(PICTURE_LAYERS),
                         arch_flags=("recipe", "base_channels"))
 
 if __name__ == "__main__":

@@ -44,7 +44,6 @@ GRID_PATTERN = "step_{:06d}.png"
 NUM_CLASSES = 10
 DATA_DIR_DEFAULT = "MNIST_data"
 COMMON_ARCH_FLAGS = ("model", "z_dim", "dataset", "image_size", "channels")
-PICTURE_SIZES = (16, 32, 64, 128, 256)  # each one stride-2 layer more or less
 
 
 class UsageError(Exception):
@@ -69,7 +68,7 @@ class GanSpec:
     arch_flags: Tuple[str, ...] = ()
     conditional: bool = False
     g_steps: int = 1  # generator updates per discriminator update
-    picture_folders: bool = False  # also trains on a folder of the user's pictures
+    picture_sizes: Tuple[int, ...] = ()  # --image-size choices, if it also trains on pictures
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +155,7 @@ def build_parser(spec):
     model.add_argument("--beta1", type=unit_interval, default=0.5, help="Adam beta1 of G")
     model.add_argument("--beta1-d", type=unit_interval, default=None,
                        help="Adam beta1 of D; default: --beta1")
-    if spec.picture_folders:
+    if spec.picture_sizes:
         model.add_argument("--dataset", choices=("auto", "mnist", "folder"), default="auto",
                            help="auto: MNIST when --data-dir is the default or holds its IDX "
                                 "files, else the pictures found under --data-dir")
@@ -209,15 +208,16 @@ def validate_device(device):
     return normal
 
 
-def validate(cfg):
+def validate(cfg, spec):
     """Check everything that does not need the graph; raise UsageError naming the flag."""
     cfg.device = validate_device(cfg.device)
     if getattr(cfg, "dataset", "mnist") == "auto":
         default_dir = cfg.data_dir == DATA_DIR_DEFAULT
         cfg.dataset = "mnist" if default_dir or utils.holds_mnist(cfg.data_dir) else "folder"
-    if getattr(cfg, "dataset", "mnist") == "folder" and cfg.image_size not in PICTURE_SIZES:
+    sizes = spec.picture_sizes
+    if getattr(cfg, "dataset", "mnist") == "folder" and cfg.image_size not in sizes:
         raise UsageError(f"--image-size {cfg.image_size}: use one of "
-                         f"{', '.join(map(str, PICTURE_SIZES))} (each is one stride-2 layer)")
+                         f"{', '.join(map(str, sizes))} (each is one stride-2 layer)")
     gpus_seen = len(tf.config.list_physical_devices("GPU"))
     if cfg.gpus > 1 and gpus_seen and cfg.gpus > gpus_seen:
         raise UsageError(f"--gpus {cfg.gpus}: TensorFlow sees {gpus_seen} GPU(s)")
@@ -673,7 +673,7 @@ def main(spec, argv=None):
     argv = sys.argv[1:] if argv is None else argv
     cfg, explicit = parse_config(spec, argv)
     try:
-        validate(cfg)
+        validate(cfg, spec)
         arch_flags = COMMON_ARCH_FLAGS + spec.arch_flags
         if cfg.generate:
             saved = checkpoints.read_config(cfg.checkpoint_dir)
