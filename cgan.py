@@ -11,11 +11,12 @@ Sample grids are 10x10 from a fixed z: row i is digit i.
 
 Another program can restore the saved meta graph and generate by tensor name, as the
 article's second program does: feed `noise:0` [N, z_dim], `y_noise:0` [N, 10] one-hot and
-`is_training:0` (False), fetch `generator/g/Tanh:0` (see tests/test_cgan.py).
+`is_training:0` (False), fetch `generator/g/Tanh:0` (see tests/test_scripts.py).
 
 Differences from the article: its contrib batch_norm is rebuilt on tf.nn with the same decay
 (0.9) and the same rule (batch statistics when training, moving ones when not); batches and
-noise are drawn in the graph instead of fed, with the same shapes and distributions.
+noise are drawn in the graph instead of fed, with the same shapes and distributions; samples
+come from a moving average of G's weights (--ema 0.999; --ema 0 for the article's last weights).
 """
 
 import tensorflow as tf
@@ -24,10 +25,10 @@ import training
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
 # The article's run is --width 1 --steps 60000: about 1.1 s an iteration on a 2-core CPU (18 h).
-# A quarter of its channels trains about 10x faster; with these defaults it measured MNIST
-# score 9.78 and 96.6% to 99.9% per-digit accuracy in 11 minutes (README, Measured).
+# A quarter of its channels trains about 10x faster. Sampling from G's averaged weights (--ema)
+# raised the lowest per-digit accuracy from 96.6% (nines) to 98.7% (README, Measured).
 DEFAULTS = dict(steps=6000, batch_size=100, z_dim=100, learning_rate=2e-4, beta1=0.5,
-                sample_every=500, save_every=1000, width=0.25)
+                ema=0.999, sample_every=500, save_every=1000, width=0.25)
 BN_DECAY = 0.9
 
 

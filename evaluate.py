@@ -151,10 +151,11 @@ def score(images, classifier_, reference_features, requested=None):
     return result
 
 
-def images_from_checkpoint(checkpoint_dir, n, seed):
-    """Generate n images with whatever script wrote checkpoint_dir (read from its config.json)."""
-    import checkpoints
-    saved = checkpoints.read_config(checkpoint_dir)
+def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False):
+    """Generate n images with whatever script wrote checkpoint_dir (read from its config.json).
+
+    last_weights: draw with G's last weights even if the run kept a moving average (--ema)."""
+    saved = training.read_run_config(checkpoint_dir)
     if saved is None:
         raise training.UsageError(f"no config.json in {checkpoint_dir}: not a training run folder")
     spec = importlib.import_module(saved["model"]).SPEC
@@ -164,6 +165,8 @@ def images_from_checkpoint(checkpoint_dir, n, seed):
         raise training.UsageError(f"{checkpoint_dir} was trained on pictures, not MNIST digits; "
                                   f"evaluate.py scores digits only")
     cfg.checkpoint_dir, cfg.seed, cfg.num_images = checkpoint_dir, seed, n
+    if last_weights:
+        cfg.ema = 0.0
     cfg.device = training.validate_device(cfg.device)
     labels = (np.arange(n) % 10) if spec.conditional else None
     return training.sample_from_checkpoint(spec, cfg, labels), labels
@@ -190,6 +193,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated z")
     parser.add_argument("--data-dir", default="MNIST_data", help="MNIST IDX files")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--last-weights", action="store_true",
+                        help="with --checkpoint-dir of an --ema run: score G's last weights "
+                             "instead of their moving average (what averaging adds)")
     parser.add_argument("--train-classifier", action="store_true",
                         help=f"train the classifier again into {CLASSIFIER_DIR}")
     cfg = parser.parse_args(argv)
@@ -214,8 +220,10 @@ def main(argv=None):
                                           f"{images.dtype} {list(images.shape)}")
             results[os.path.basename(cfg.images)] = score(images, classifier_, reference_features)
         if cfg.checkpoint_dir:
-            images, labels = images_from_checkpoint(cfg.checkpoint_dir, cfg.num_images, cfg.seed)
-            results[cfg.checkpoint_dir] = score(images, classifier_, reference_features, labels)
+            images, labels = images_from_checkpoint(cfg.checkpoint_dir, cfg.num_images, cfg.seed,
+                                                    cfg.last_weights)
+            name = cfg.checkpoint_dir + (" (last weights)" if cfg.last_weights else "")
+            results[name] = score(images, classifier_, reference_features, labels)
     except (training.UsageError, utils.DataError) as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return 2

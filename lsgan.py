@@ -3,6 +3,10 @@
     python lsgan.py                  # 3 epochs with the least-squares loss
     python lsgan.py --loss gan       # the article's plain DCGAN loss on the same graph
     python lsgan.py --generate       # new digits from the newest checkpoint
+    python lsgan.py --ema 0          # samples from G's last weights, as the article drew them
+
+Beyond the article, samples are drawn with a moving average of G's weights (--ema 0.999):
+measured Frechet distance 34 instead of 53 from the same run (README, Measured).
 
 Losses, on D's raw scores s (no sigmoid):
     LSGAN: d = 0.5 mean((s_real - 1)^2) + 0.5 mean(s_fake^2),  g = 0.5 mean((s_fake - 1)^2)
@@ -20,7 +24,7 @@ from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
 STEPS_PER_EPOCH = 468  # 60,000 images / batch 128
 DEFAULTS = dict(steps=3 * STEPS_PER_EPOCH, batch_size=128, z_dim=96, learning_rate=1e-3,
-                beta1=0.5, loss="lsgan", sample_every=250, save_every=STEPS_PER_EPOCH)
+                beta1=0.5, loss="lsgan", ema=0.999, sample_every=250, save_every=STEPS_PER_EPOCH)
 LEAK = 0.01  # CS231n's leaky ReLU slope
 
 

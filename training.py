@@ -11,6 +11,7 @@ Graph layout (tf.compat.v1, eager disabled):
   continues the same data order and noise stream, and no images are fed per step.
 - The sampler (`noise`, `y_noise`, `is_training` placeholders -> generator) is built first, so
   its tensors carry stable names that another program can look up after import_meta_graph.
+  Under --ema it reads generator_ema/, a moving average of G's weights updated after G steps.
 """
 
 import argparse
@@ -43,7 +44,9 @@ SAMPLE_Z = "sample_z.npy"
 GRID_PATTERN = "step_{:06d}.png"
 NUM_CLASSES = 10
 DATA_DIR_DEFAULT = "MNIST_data"
-COMMON_ARCH_FLAGS = ("model", "z_dim", "dataset", "image_size", "channels")
+COMMON_ARCH_FLAGS = ("model", "z_dim", "dataset", "image_size", "channels", "ema")
+FLAGS_ADDED_LATER = {"ema": 0.0}  # their value in runs saved before the flag existed
+EMA_SCOPE = "generator_ema"
 
 
 class UsageError(Exception):
@@ -91,6 +94,13 @@ def positive_float(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number")
     if not value > 0 or not np.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def decay_rate(text):
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: use 0 (off) or a decay below 1, e.g. 0.999")
     return value
 
 
@@ -155,6 +165,10 @@ def build_parser(spec):
     model.add_argument("--beta1", type=unit_interval, default=0.5, help="Adam beta1 of G")
     model.add_argument("--beta1-d", type=unit_interval, default=None,
                        help="Adam beta1 of D; default: --beta1")
+    model.add_argument("--ema", type=decay_rate, default=0.0,
+                       help="decay of a moving average of G's weights, updated after every G "
+                            "step; grids, --generate and evaluate.py draw with the average. "
+                            "0: off, samples use the last weights")
     if spec.picture_sizes:
         model.add_argument("--dataset", choices=("auto", "mnist", "folder"), default="auto",
                            help="auto: MNIST when --data-dir is the default or holds its IDX "
@@ -248,6 +262,12 @@ def validate(cfg, spec):
                              f"({e.strerror}); choose another folder")
 
 
+def read_run_config(folder):
+    """The flags a run saved beside its checkpoints (None if none), older runs' gaps filled."""
+    saved = checkpoints.read_config(folder)
+    return None if saved is None else {**FLAGS_ADDED_LATER, **saved}
+
+
 def merge_saved_config(cfg, explicit, saved, arch_flags):
     """Take architecture settings from the checkpoint's config unless typed; refuse conflicts."""
     if saved.get("model") != cfg.model:
@@ -287,9 +307,45 @@ def build_sampler(spec, cfg):
                if spec.conditional else None)
     is_training = v1.placeholder_with_default(False, [], name="is_training")
     labels = tf.argmax(y_noise, axis=1, output_type=tf.int32) if spec.conditional else None
-    with v1.variable_scope("generator", reuse=v1.AUTO_REUSE):
+    getter = read_weight_averages if cfg.ema else None
+    with v1.variable_scope("generator", reuse=v1.AUTO_REUSE, custom_getter=getter):
         images = spec.generator(noise, labels, cfg, is_training)
     return dict(noise=noise, y_noise=y_noise, is_training=is_training, images=images)
+
+
+def read_weight_averages(getter, name, *args, **kwargs):
+    """Custom getter of G under --ema: each variable is created as usual, next to its copy in
+    generator_ema/ (starting at the same value), and G reads the copy. Copies of weights are
+    moving averages of the weights; copies of batch-norm statistics are the averaged G's own."""
+    variable = getter(name, *args, **kwargs)
+    kwargs.update(trainable=False, collections=None,
+                  initializer=lambda *_, **__: variable.initial_value)
+    return getter(EMA_SCOPE + name[len("generator"):], *args, **kwargs)
+
+
+def update_averaged_generator(spec, cfg, z, labels, after):
+    """Two ops for --ema, run once `after` (a G step) has: average -= (1 - decay) * (average -
+    weight) for every G weight, after every G step; and, once per training step, the averaged G
+    run in training mode on the step's z, so that its batch-norm moving statistics follow its
+    own weights (the training G's statistics would not fit them).
+
+    The decay ramps up as (1 + step) / (10 + step) until it reaches --ema, as TF1's
+    ExponentialMovingAverage does with num_updates, so early weights soon drop out."""
+    copies = {v.op.name[len(EMA_SCOPE):]: v for v in v1.global_variables(EMA_SCOPE + "/")}
+    step = tf.cast(v1.train.get_or_create_global_step(), tf.float32)
+    decay = tf.minimum(cfg.ema, (1.0 + step) / (10.0 + step))
+    with tf.control_dependencies([after]):
+        averaged = tf.group([copies[w.op.name[len("generator"):]].assign_sub(
+            (1.0 - decay) * (copies[w.op.name[len("generator"):]] - w))
+            for w in v1.trainable_variables("generator/")])
+    update_ops = v1.get_collection_ref(v1.GraphKeys.UPDATE_OPS)
+    before = len(update_ops)
+    with tf.control_dependencies([averaged]), v1.variable_scope(
+            "generator", reuse=True, custom_getter=read_weight_averages):
+        spec.generator(z, labels, cfg, True)
+    statistics = tf.group(update_ops[before:] + [averaged])
+    del update_ops[before:]  # the training G's own updates must not wait for these
+    return averaged, statistics
 
 
 def build_training(spec, cfg, num_examples, image_shape):
@@ -342,7 +398,10 @@ def build_training(spec, cfg, num_examples, image_shape):
 
     d_train = train_op(d_grads, "discriminator", cfg.beta1 if cfg.beta1_d is None else cfg.beta1_d)
     g_train = train_op(g_grads, "generator", cfg.beta1)
-    with tf.control_dependencies([g_train]):  # the step advances only after G has read it
+    last_g_step = g_train
+    if cfg.ema:
+        g_train, last_g_step = update_averaged_generator(spec, cfg, z, labels, after=g_train)
+    with tf.control_dependencies([last_g_step]):  # the step advances only after G has read it
         g_train_and_step = global_step.assign_add(1)
     summary = v1.summary.merge([v1.summary.scalar("d_loss", d_loss),
                                 v1.summary.scalar("g_loss", g_loss)])
@@ -676,7 +735,7 @@ def main(spec, argv=None):
         validate(cfg, spec)
         arch_flags = COMMON_ARCH_FLAGS + spec.arch_flags
         if cfg.generate:
-            saved = checkpoints.read_config(cfg.checkpoint_dir)
+            saved = read_run_config(cfg.checkpoint_dir)
             if not saved:
                 raise UsageError(f"no trained model in {cfg.checkpoint_dir}; train first "
                                  f"(python {spec.name}.py) or pass --checkpoint-dir")
@@ -685,7 +744,7 @@ def main(spec, argv=None):
         with checkpoints.RunLock(cfg.checkpoint_dir):
             if cfg.fresh:
                 start_fresh(cfg)
-            saved = checkpoints.read_config(cfg.checkpoint_dir)
+            saved = read_run_config(cfg.checkpoint_dir)
             if saved:
                 merge_saved_config(cfg, explicit, saved, arch_flags)
             checkpoints.write_config(cfg.checkpoint_dir, {

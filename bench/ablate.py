@@ -7,10 +7,11 @@ Same graph code as the scripts (training.build_training), seed 0, one data permu
 whole run (no per-epoch reshuffle, no checkpoints or grids: faster than a real run), then
 evaluate.py's figures for 5,000 samples (z from numpy seed 1) in eval mode. Prints a sample
 spread ("diversity": the mean over pixels of the std over 64 fixed z) every 250 steps, and a
-RESULT line; writes a grid of 64 samples to --grid. The dcgan ablation table in README.md
-was measured with this script.
+RESULT line (two with --ema: averaged weights, then the last ones); writes a grid of 64 samples
+to --grid. The dcgan ablation table in README.md was measured with this script.
 """
 
+import argparse
 import importlib
 import os
 import sys
@@ -46,6 +47,10 @@ def main():
         v1.train.get_or_create_global_step()
         sampler = training.build_sampler(module.SPEC, cfg)
         ops = training.build_training(module.SPEC, cfg, len(images), images.shape[1:])
+        samplers = {"": sampler}
+        if cfg.ema:  # also score the last weights, from the same run
+            samplers["last weights "] = training.build_sampler(
+                module.SPEC, argparse.Namespace(**{**vars(cfg), "ema": 0.0}))
         init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
     fixed_z = np.random.uniform(-1, 1, (64, cfg.z_dim)).astype(np.float32)
     with v1.Session(graph=graph) as sess:
@@ -65,12 +70,13 @@ def main():
         reference, _ = classifier(utils.load_mnist(cfg.data_dir, "test")[0])
         z = np.random.default_rng(1).uniform(-1, 1, (5000, cfg.z_dim)).astype(np.float32)
         labels = np.arange(5000) % 10 if module.SPEC.conditional else None
-        samples = training.generate_images(sess, sampler, z, labels)
-    r = evaluate.score(samples, classifier, reference, labels)
-    print("RESULT", " ".join(args), "score", round(r["mnist_score"], 3), "frechet",
-          round(r["frechet"], 1), "digits", r["digits_present"], "largest",
-          round(r["largest_share"], 3), flush=True)
-    utils.save_png(grid, utils.image_grid(samples[:64]))
+        samples = {k: training.generate_images(sess, s, z, labels) for k, s in samplers.items()}
+    for kind, images in samples.items():
+        r = evaluate.score(images, classifier, reference, labels)
+        print("RESULT", kind + " ".join(args), "score", round(r["mnist_score"], 3), "frechet",
+              round(r["frechet"], 1), "digits", r["digits_present"], "largest",
+              round(r["largest_share"], 3), flush=True)
+    utils.save_png(grid, utils.image_grid(samples[""][:64]))
 
 
 if __name__ == "__main__":

@@ -46,11 +46,11 @@ def wait_for_checkpoint(folder, timeout=120):
 
 def test_resume_is_exact(tmp_path, tiny_mnist):
     """12 steps in one run equal 6 + 6 in two runs, bit for bit (CPU), optimizer state included,
-    across an epoch boundary (8 steps of 16 tiny images); the control (another seed in the
-    second half) must differ, or the test proves nothing."""
+    and G's averaged weights (--ema), across an epoch boundary (8 steps of 16 tiny images); the
+    control (another seed in the second half) must differ, or the test proves nothing."""
     def dirs(name):
         return ["--data-dir", tiny_mnist, "--sample-dir", str(tmp_path / name / "s"),
-                "--checkpoint-dir", str(tmp_path / name / "c")] + FAST
+                "--checkpoint-dir", str(tmp_path / name / "c"), "--ema", "0.9"] + FAST
 
     assert run(dirs("whole") + ["--steps", "12"]) == 0
     assert run(dirs("split") + ["--steps", "6"]) == 0
@@ -58,6 +58,7 @@ def test_resume_is_exact(tmp_path, tiny_mnist):
     whole = weights(tmp_path / "whole" / "c" / "model.ckpt-12")
     split = weights(tmp_path / "split" / "c" / "model.ckpt-12")
     assert set(whole) == set(split) and any("adam" in name for name in whole)
+    assert any(name.startswith("generator_ema/") for name in whole)
     for name in whole:
         np.testing.assert_array_equal(whole[name], split[name], err_msg=name)
     rows = lambda n: [(r["step"], r["d_loss"], r["g_loss"]) for r in

@@ -1,0 +1,96 @@
+"""--ema: a moving average of G's weights, the weights that grids, --generate and evaluate use."""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+
+import dcgan
+import evaluate
+import lsgan
+import training
+from conftest import FAST
+
+v1 = tf.compat.v1
+
+
+def build(spec, flags):
+    cfg, _ = training.parse_config(spec, flags + ["--batch-size", "8"])
+    cfg.device, cfg.dataset = "/cpu:0", "mnist"
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.train.get_or_create_global_step()
+        training.build_sampler(spec, cfg)
+        ops = training.build_training(spec, cfg, 32, (28, 28, 1))
+        copies = {v.op.name: v for v in v1.global_variables(training.EMA_SCOPE + "/")}
+        names = [(v, training.EMA_SCOPE + v.op.name[len("generator"):])
+                 for v in v1.global_variables("generator/")]  # G's variables and Adam slots
+        pairs = [(v, copies[name]) for v, name in names if name in copies]
+        ops["init"] = [v1.global_variables_initializer(), v1.local_variables_initializer()]
+    sess = v1.Session(graph=graph)
+    images = np.random.default_rng(0).integers(0, 256, (32, 28, 28, 1), dtype=np.uint8)
+    sess.run(ops["init"], {ops["images_in"]: images, ops["labels_in"]: np.zeros(32, np.int32)})
+    sess.run(ops["reshuffle"])
+    return sess, ops, pairs
+
+
+def train_step(sess, ops):
+    sess.run(ops["d_train"])
+    sess.run(ops["g_train_and_step"])
+
+
+def test_average_starts_at_the_weights_and_moves_by_one_minus_decay():
+    sess, ops, pairs = build(dcgan.SPEC, ["--ema", "0.2"])
+    assert len(pairs) == 8  # dcgan's G: 4 layers of weights and biases, no batch norm
+    with sess:
+        before = sess.run(pairs)
+        assert all(np.array_equal(w, a) for w, a in before)
+        # The decay ramps up as (1 + step) / (10 + step), then stays at --ema.
+        for step, decay in enumerate((0.1, 2 / 11, 0.2)):
+            train_step(sess, ops)
+            after = sess.run(pairs)
+            for (_, a0), (w1, a1) in zip(before, after):
+                np.testing.assert_allclose(a1, decay * a0 + (1 - decay) * w1, atol=1e-6)
+            assert any(not np.array_equal(w0, w1) for (w0, _), (w1, _) in zip(before, after))
+            before = after
+
+
+def test_averaged_generator_keeps_its_own_batch_norm_statistics():
+    sess, ops, pairs = build(lsgan.SPEC, ["--ema", "0.999"])
+    statistics = [(v, c) for v, c in pairs if "moving_" in v.op.name]
+    assert statistics
+    with sess:
+        start = sess.run(statistics)
+        train_step(sess, ops)
+        moved = sess.run(statistics)
+    for (v0, c0), (v1_, c1) in zip(start, moved):
+        assert not np.array_equal(c0, c1)  # the averaged G's statistics updated...
+        assert not np.array_equal(c1, v1_)  # ...from its own activations, not the training G's
+
+
+def generated(run_dirs, tmp_path, decay, last_weights=False):
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "3", "--ema", decay,
+                                                        "--fresh"]) == 0
+    images, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 16, seed=0,
+                                                last_weights=last_weights)
+    return images
+
+
+def test_samples_are_drawn_with_the_average(run_dirs, tmp_path):
+    # A decay of almost 0 keeps the average equal to the weights; 0.9 keeps it near the start.
+    assert np.array_equal(generated(run_dirs, tmp_path, "1e-9"),
+                          generated(run_dirs, tmp_path, "1e-9", last_weights=True))
+    assert not np.array_equal(generated(run_dirs, tmp_path, "0.9"),
+                              generated(run_dirs, tmp_path, "0.9", last_weights=True))
+
+
+def test_a_run_saved_before_the_flag_existed_still_generates(run_dirs, tmp_path):
+    assert lsgan.DEFAULTS["ema"] > 0  # else this run would not differ from the default
+    assert training.main(lsgan.SPEC, run_dirs + FAST + ["--steps", "2", "--ema", "0"]) == 0
+    config = tmp_path / "checkpoints" / "config.json"
+    saved = json.loads(config.read_text())
+    del saved["ema"]
+    config.write_text(json.dumps(saved))
+    assert training.main(lsgan.SPEC, run_dirs + ["--generate", "--num-images", "4"]) == 0
+    images, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 4, seed=0)
+    assert images.shape == (4, 28, 28, 1)
