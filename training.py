@@ -323,29 +323,31 @@ def read_weight_averages(getter, name, *args, **kwargs):
     return getter(EMA_SCOPE + name[len("generator"):], *args, **kwargs)
 
 
-def update_averaged_generator(spec, cfg, z, labels, after):
-    """Two ops for --ema, run once `after` (a G step) has: average -= (1 - decay) * (average -
-    weight) for every G weight, after every G step; and, once per training step, the averaged G
-    run in training mode on the step's z, so that its batch-norm moving statistics follow its
-    own weights (the training G's statistics would not fit them).
+def update_averaged_statistics(spec, cfg, z, labels):
+    """--ema: the averaged G run in training mode on the step's z, so that its batch-norm moving
+    statistics follow its own weights (the training G's statistics would not fit them). Returns
+    those updates; builds the copies too when no sampler has."""
+    update_ops = v1.get_collection_ref(v1.GraphKeys.UPDATE_OPS)
+    before = len(update_ops)
+    with v1.variable_scope("generator", reuse=v1.AUTO_REUSE, custom_getter=read_weight_averages):
+        spec.generator(z, labels, cfg, True)
+    statistics = update_ops[before:]
+    del update_ops[before:]  # the training G's own updates must not wait for these
+    return statistics
+
+
+def average_weights(cfg, after):
+    """--ema: average -= (1 - decay) * (average - weight) for every G weight, once `after` has run.
 
     The decay ramps up as (1 + step) / (10 + step) until it reaches --ema, as TF1's
     ExponentialMovingAverage does with num_updates, so early weights soon drop out."""
     copies = {v.op.name[len(EMA_SCOPE):]: v for v in v1.global_variables(EMA_SCOPE + "/")}
     step = tf.cast(v1.train.get_or_create_global_step(), tf.float32)
     decay = tf.minimum(cfg.ema, (1.0 + step) / (10.0 + step))
-    with tf.control_dependencies([after]):
-        averaged = tf.group([copies[w.op.name[len("generator"):]].assign_sub(
+    with tf.control_dependencies(after):
+        return tf.group([copies[w.op.name[len("generator"):]].assign_sub(
             (1.0 - decay) * (copies[w.op.name[len("generator"):]] - w))
             for w in v1.trainable_variables("generator/")])
-    update_ops = v1.get_collection_ref(v1.GraphKeys.UPDATE_OPS)
-    before = len(update_ops)
-    with tf.control_dependencies([averaged]), v1.variable_scope(
-            "generator", reuse=True, custom_getter=read_weight_averages):
-        spec.generator(z, labels, cfg, True)
-    statistics = tf.group(update_ops[before:] + [averaged])
-    del update_ops[before:]  # the training G's own updates must not wait for these
-    return averaged, statistics
 
 
 def build_training(spec, cfg, num_examples, image_shape):
@@ -367,6 +369,7 @@ def build_training(spec, cfg, num_examples, image_shape):
     real = tf.cast(tf.gather(dataset_images, batch), tf.float32) / 127.5 - 1.0
     labels = tf.gather(dataset_labels, batch)
     z = uniform_noise([cfg.batch_size, cfg.z_dim], step_seed(cfg, stream=0))
+    averaged_statistics = update_averaged_statistics(spec, cfg, z, labels) if cfg.ema else []
 
     # One tower per device (--gpus N), each on its slice of the batch; gradients averaged.
     devices = tower_devices(cfg)
@@ -399,8 +402,9 @@ def build_training(spec, cfg, num_examples, image_shape):
     d_train = train_op(d_grads, "discriminator", cfg.beta1 if cfg.beta1_d is None else cfg.beta1_d)
     g_train = train_op(g_grads, "generator", cfg.beta1)
     last_g_step = g_train
-    if cfg.ema:
-        g_train, last_g_step = update_averaged_generator(spec, cfg, z, labels, after=g_train)
+    if cfg.ema:  # the averaged G's statistics once a step, its weights after every G step
+        last_g_step = average_weights(cfg, after=[g_train] + averaged_statistics)
+        g_train = average_weights(cfg, after=[g_train])
     with tf.control_dependencies([last_g_step]):  # the step advances only after G has read it
         g_train_and_step = global_step.assign_add(1)
     summary = v1.summary.merge([v1.summary.scalar("d_loss", d_loss),

@@ -82,11 +82,12 @@ def iteration_flops(graph, sess, ops, g_steps):
     return total
 
 
-def ours(name, steps, warmup, xla=False, precision="fp32", cgan_width=None):
+def ours(name, steps, warmup, xla=False, precision="fp32", cgan_width=None, ema=0.0):
     """images/s and FLOPs per iteration of the script's own training graph."""
     module = __import__(name)
     spec = module.SPEC
-    argv = ["--precision", precision] + (["--xla"] if xla else [])
+    # --ema 0 but in the ema rows: the Keras baseline keeps no weight average
+    argv = ["--precision", precision, "--ema", str(ema)] + (["--xla"] if xla else [])
     if cgan_width:
         argv += ["--width", str(cgan_width)]
     cfg, _ = training.parse_config(spec, argv)
@@ -141,7 +142,8 @@ def main():
     parser.add_argument("--steps", type=int, default=30, help="timed iterations per graph")
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first")
     parser.add_argument("--variants", default="fp32,bf16,xla",
-                        help="rows per graph besides the baseline: fp32, bf16, xla")
+                        help="rows per graph besides the baseline: fp32, bf16, xla, and ema "
+                             "(fp32 with --ema 0.999, the cost of the weight average)")
     parser.add_argument("--cgan-width", type=float, default=None,
                         help="cgan's --width for both ours and the baseline (default: cgan's)")
     args = parser.parse_args()
@@ -158,7 +160,8 @@ def main():
         rows = []
         for variant in args.variants.split(","):
             result = ours(name, args.steps, args.warmup, xla=variant == "xla",
-                          precision="bf16" if variant == "bf16" else "fp32", cgan_width=width)
+                          precision="bf16" if variant == "bf16" else "fp32", cgan_width=width,
+                          ema=0.999 if variant == "ema" else 0.0)
             rows.append((variant, result))
         flops = rows[0][1]["flops"]
         for variant, r in rows:

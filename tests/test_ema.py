@@ -61,11 +61,12 @@ def test_averaged_generator_keeps_its_own_batch_norm_statistics():
     assert statistics
     with sess:
         start = sess.run(statistics)
-        train_step(sess, ops)
+        train_step(sess, ops)  # the copies still equal the weights G had in this step
+        train_step(sess, ops)  # now they differ, and so do the activations of the two Gs
         moved = sess.run(statistics)
-    for (v0, c0), (v1_, c1) in zip(start, moved):
-        assert not np.array_equal(c0, c1)  # the averaged G's statistics updated...
-        assert not np.array_equal(c1, v1_)  # ...from its own activations, not the training G's
+    for (_, c0), (v2, c2) in zip(start, moved):
+        assert not np.array_equal(c0, c2)  # the averaged G's statistics updated...
+        assert not np.array_equal(c2, v2)  # ...from its own activations, not the training G's
 
 
 def generated(run_dirs, tmp_path, decay, last_weights=False):
