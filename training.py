@@ -98,7 +98,10 @@ def positive_float(text):
 
 
 def decay_rate(text):
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{text}: use 0 (off) or a decay below 1, e.g. 0.999")
     return value

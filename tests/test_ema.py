@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import dcgan
@@ -95,3 +96,10 @@ def test_a_run_saved_before_the_flag_existed_still_generates(run_dirs, tmp_path)
     assert training.main(lsgan.SPEC, run_dirs + ["--generate", "--num-images", "4"]) == 0
     images, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 4, seed=0)
     assert images.shape == (4, 28, 28, 1)
+
+
+@pytest.mark.parametrize("value", ["1", "-0.1", "x"])
+def test_a_decay_outside_0_to_1_is_refused(run_dirs, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        training.main(dcgan.SPEC, run_dirs + ["--ema", value])
+    assert exit_info.value.code == 2 and "use 0 (off) or a decay below 1" in capsys.readouterr().err
