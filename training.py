@@ -347,10 +347,12 @@ def average_weights(cfg, after):
     copies = {v.op.name[len(EMA_SCOPE):]: v for v in v1.global_variables(EMA_SCOPE + "/")}
     step = tf.cast(v1.train.get_or_create_global_step(), tf.float32)
     decay = tf.minimum(cfg.ema, (1.0 + step) / (10.0 + step))
+    updates = []
     with tf.control_dependencies(after):
-        return tf.group([copies[w.op.name[len("generator"):]].assign_sub(
-            (1.0 - decay) * (copies[w.op.name[len("generator"):]] - w))
-            for w in v1.trainable_variables("generator/")])
+        for weight in v1.trainable_variables("generator/"):
+            average = copies[weight.op.name[len("generator"):]]
+            updates.append(average.assign_sub((1.0 - decay) * (average - weight)))
+    return tf.group(updates)
 
 
 def build_training(spec, cfg, num_examples, image_shape):
