@@ -97,21 +97,17 @@ def positive_float(text):
     return value
 
 
-def decay_rate(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text}: use 0 (off) or a decay below 1, e.g. 0.999")
-    return value
-
-
-def unit_interval(text):
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+def unit_interval(hint="must be in [0, 1)"):
+    """An argparse type for a number in [0, 1); `hint` says what to pass instead."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"{text}: {hint}")
+        return value
+    return parse
 
 
 def build_parser(spec):
@@ -165,10 +161,11 @@ def build_parser(spec):
     model.add_argument("--z-dim", type=positive_int, default=100, help="noise size")
     model.add_argument("--learning-rate", type=positive_float, default=2e-4,
                        help="Adam learning rate of G and D")
-    model.add_argument("--beta1", type=unit_interval, default=0.5, help="Adam beta1 of G")
-    model.add_argument("--beta1-d", type=unit_interval, default=None,
+    model.add_argument("--beta1", type=unit_interval(), default=0.5, help="Adam beta1 of G")
+    model.add_argument("--beta1-d", type=unit_interval(), default=None,
                        help="Adam beta1 of D; default: --beta1")
-    model.add_argument("--ema", type=decay_rate, default=0.0,
+    model.add_argument("--ema", type=unit_interval("use 0 (off) or a decay below 1, e.g. 0.999"),
+                       default=0.0,
                        help="decay of a moving average of G's weights, updated after every G "
                             "step; grids, --generate and evaluate.py draw with the average. "
                             "0: off, samples use the last weights")
@@ -323,7 +320,12 @@ def read_weight_averages(getter, name, *args, **kwargs):
     variable = getter(name, *args, **kwargs)
     kwargs.update(trainable=False, collections=None,
                   initializer=lambda *_, **__: variable.initial_value)
-    return getter(EMA_SCOPE + name[len("generator"):], *args, **kwargs)
+    return getter(averaged_name(name), *args, **kwargs)
+
+
+def averaged_name(name):
+    """generator/fc/w -> generator_ema/fc/w: where --ema keeps the copy of a G variable."""
+    return EMA_SCOPE + name[len("generator"):]
 
 
 def update_averaged_statistics(spec, cfg, z, labels):
@@ -344,13 +346,13 @@ def average_weights(cfg, after):
 
     The decay ramps up as (1 + step) / (10 + step) until it reaches --ema, as TF1's
     ExponentialMovingAverage does with num_updates, so early weights soon drop out."""
-    copies = {v.op.name[len(EMA_SCOPE):]: v for v in v1.global_variables(EMA_SCOPE + "/")}
+    copies = {v.op.name: v for v in v1.global_variables(EMA_SCOPE + "/")}
     step = tf.cast(v1.train.get_or_create_global_step(), tf.float32)
     decay = tf.minimum(cfg.ema, (1.0 + step) / (10.0 + step))
     updates = []
     with tf.control_dependencies(after):
         for weight in v1.trainable_variables("generator/"):
-            average = copies[weight.op.name[len("generator"):]]
+            average = copies[averaged_name(weight.op.name)]
             updates.append(average.assign_sub((1.0 - decay) * (average - weight)))
     return tf.group(updates)
 
@@ -588,6 +590,21 @@ def train(spec, cfg, log=print):
     return status
 
 
+def train_step(sess, ops, g_steps, fetch_losses=False):
+    """One iteration: a D step, then g_steps G steps, the last of which advances global_step.
+
+    With fetch_losses, returns (d_loss, g_loss, summary); otherwise fetches nothing extra."""
+    d_fetches = [ops["d_train"], ops["d_loss"]] if fetch_losses else ops["d_train"]
+    d_result = sess.run(d_fetches)
+    for _ in range(g_steps - 1):
+        sess.run(ops["g_train"])
+    if not fetch_losses:
+        sess.run(ops["g_train_and_step"])
+        return None
+    _, g_loss, summary = sess.run([ops["g_train_and_step"], ops["g_loss"], ops["summary"]])
+    return d_result[1], g_loss, summary
+
+
 def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop, log,
               scorer=None):
     """The hot loop: two or more sess.run calls a step, losses fetched only when logged."""
@@ -613,15 +630,9 @@ def run_steps(sess, ops, saver, sampler, spec, cfg, step, sample_z, writer, stop
         will_eval = bool(cfg.eval_every) and (step + 1) % cfg.eval_every == 0
         fetch_losses = (step + 1) % cfg.log_every == 0 or will_save or will_eval or stop.signal
         if fetch_losses:
-            _, d_loss = sess.run([ops["d_train"], ops["d_loss"]])
+            d_loss, g_loss, summary = train_step(sess, ops, spec.g_steps, fetch_losses=True)
         else:
-            sess.run(ops["d_train"])
-        for _ in range(spec.g_steps - 1):
-            sess.run(ops["g_train"])
-        if fetch_losses:
-            _, g_loss, summary = sess.run([ops["g_train_and_step"], ops["g_loss"], ops["summary"]])
-        else:
-            sess.run(ops["g_train_and_step"])
+            train_step(sess, ops, spec.g_steps)
         step += 1
         bar.update(1)
 

@@ -33,7 +33,7 @@ def main():
     if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         sys.exit(__doc__)
     module = importlib.import_module(sys.argv[1])
-    args = [a for a in sys.argv[2:]]
+    args = sys.argv[2:]
     grid = "ablation.png"
     if "--grid" in args:
         grid = args.pop(args.index("--grid") + 1)
@@ -57,10 +57,8 @@ def main():
         sess.run(init, {ops["images_in"]: images, ops["labels_in"]: labels.astype(np.int32)})
         sess.run(ops["reshuffle"])
         for step in range(cfg.steps):
-            _, d_loss = sess.run([ops["d_train"], ops["d_loss"]])
-            for _ in range(module.SPEC.g_steps - 1):
-                sess.run(ops["g_train"])
-            _, g_loss = sess.run([ops["g_train_and_step"], ops["g_loss"]])
+            d_loss, g_loss, _ = training.train_step(sess, ops, module.SPEC.g_steps,
+                                                    fetch_losses=True)
             if step % 250 == 0:
                 x = sess.run(sampler["images"], {sampler["noise"]: fixed_z,
                                                  sampler["is_training"]: True})

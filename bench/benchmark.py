@@ -107,17 +107,11 @@ def ours(name, steps, warmup, xla=False, precision="fp32", cgan_width=None, ema=
         sess.run(init, {ops["images_in"]: images, ops["labels_in"]: labels})
         sess.run(ops["reshuffle"])
 
-        def iteration():
-            sess.run(ops["d_train"])
-            for _ in range(spec.g_steps - 1):
-                sess.run(ops["g_train"])
-            sess.run(ops["g_train_and_step"])
-
         for _ in range(warmup):
-            iteration()
+            training.train_step(sess, ops, spec.g_steps)
         started = time.perf_counter()
         for _ in range(steps):
-            iteration()
+            training.train_step(sess, ops, spec.g_steps)
         seconds = time.perf_counter() - started
         flops = iteration_flops(graph, sess, ops, spec.g_steps)
     return dict(images_per_sec=steps * cfg.batch_size / seconds, step_ms=1000 * seconds / steps,

@@ -53,8 +53,7 @@ def training_speed(images, image_size, batch_size, steps, warmup):
         for i in range(warmup + steps):
             if i == warmup:
                 started = time.perf_counter()
-            sess.run(ops["d_train"])
-            sess.run(ops["g_train_and_step"])
+            training.train_step(sess, ops, dcgan.SPEC.g_steps)
         return steps * batch_size / (time.perf_counter() - started)
 
 

@@ -24,7 +24,7 @@ def build(spec, flags):
         training.build_sampler(spec, cfg)
         ops = training.build_training(spec, cfg, 32, (28, 28, 1))
         copies = {v.op.name: v for v in v1.global_variables(training.EMA_SCOPE + "/")}
-        names = [(v, training.EMA_SCOPE + v.op.name[len("generator"):])
+        names = [(v, training.averaged_name(v.op.name))
                  for v in v1.global_variables("generator/")]  # G's variables and Adam slots
         pairs = [(v, copies[name]) for v, name in names if name in copies]
         ops["init"] = [v1.global_variables_initializer(), v1.local_variables_initializer()]
@@ -35,11 +35,6 @@ def build(spec, flags):
     return sess, ops, pairs
 
 
-def train_step(sess, ops):
-    sess.run(ops["d_train"])
-    sess.run(ops["g_train_and_step"])
-
-
 def test_average_starts_at_the_weights_and_moves_by_one_minus_decay():
     sess, ops, pairs = build(dcgan.SPEC, ["--ema", "0.2"])
     assert len(pairs) == 8  # dcgan's G: 4 layers of weights and biases, no batch norm
@@ -48,7 +43,7 @@ def test_average_starts_at_the_weights_and_moves_by_one_minus_decay():
         assert all(np.array_equal(w, a) for w, a in before)
         # The decay ramps up as (1 + step) / (10 + step), then stays at --ema.
         for step, decay in enumerate((0.1, 2 / 11, 0.2)):
-            train_step(sess, ops)
+            training.train_step(sess, ops, g_steps=1)
             after = sess.run(pairs)
             for (_, a0), (w1, a1) in zip(before, after):
                 np.testing.assert_allclose(a1, decay * a0 + (1 - decay) * w1, atol=1e-6)
@@ -62,8 +57,8 @@ def test_averaged_generator_keeps_its_own_batch_norm_statistics():
     assert statistics
     with sess:
         start = sess.run(statistics)
-        train_step(sess, ops)  # the copies still equal the weights G had in this step
-        train_step(sess, ops)  # now they differ, and so do the activations of the two Gs
+        training.train_step(sess, ops, g_steps=1)  # copies still equal this step's weights
+        training.train_step(sess, ops, g_steps=1)  # now they differ, and so do the activations
         moved = sess.run(statistics)
     for (_, c0), (v2, c2) in zip(start, moved):
         assert not np.array_equal(c0, c2)  # the averaged G's statistics updated...
