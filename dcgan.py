@@ -28,12 +28,10 @@ png, bmp, gif, webp; subfolders too) is decoded once, in parallel, resized and c
 and kept in memory as uint8; unreadable files are skipped and counted.
 """
 
-import argparse
-
 import tensorflow as tf
 
 import training
-from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
+from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
 
 # The article's settings were batch 256, Adam 1e-4 (TF's default beta1 0.9), 20k steps; its graph
 # collapses with them (see README, Measured). The defaults are the stable recipe's; the article's
@@ -56,29 +54,14 @@ RECIPE_CHANGES = {  # each change the default recipe makes to the article's grap
 RECIPES = {"article": (), "stable": ("mbstd", "glrelu")}  # stable: the best measured here
 
 
-def recipe(text):
-    """A named recipe, or a comma-separated list of RECIPE_CHANGES for ablations."""
-    if text in RECIPES:
-        return text
-    unknown = set(text.split(",")) - set(RECIPE_CHANGES)
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: use {' or '.join(RECIPES)}, or changes from {', '.join(RECIPE_CHANGES)}")
-    return text
-
-
 def changes(cfg):
-    return set(RECIPES.get(cfg.recipe, cfg.recipe.split(",")))
+    return training.recipe_changes(cfg, RECIPES)
 
 
 def add_arguments(parser):
     parser.add_argument("--base-channels", type=training.positive_int, default=64,
                         help="channels of D's first and G's last hidden layer (folder only)")
-    parser.add_argument("--recipe", type=recipe,
-                        help="article: the article's exact graph; stable: the same layers and "
-                             "channels plus " + ", ".join(RECIPES["stable"]) +
-                             "; or a comma-separated list of changes for ablations: " +
-                             "; ".join(f"{k}: {v}" for k, v in RECIPE_CHANGES.items()))
+    training.add_recipe_argument(parser, RECIPES, RECIPE_CHANGES)
 
 
 def generator(z, labels, cfg, training_):
@@ -109,14 +92,6 @@ def discriminator(images, labels, cfg, training_):
     if "mbstd" in changes(cfg):
         h = minibatch_stddev(h)
     return dense(tf.reshape(h, [-1, 7 * 7 * h.shape[-1]]), 1, "fc", **init)
-
-
-def minibatch_stddev(h):
-    """Append one channel holding the batch's mean feature spread, so D can tell a collapsed
-    batch (all samples alike) from a real one and G is pushed to vary its samples."""
-    mean, variance = tf.nn.moments(h, axes=[0])
-    spread = tf.reduce_mean(tf.sqrt(variance + 1e-8))
-    return tf.concat([h, tf.ones_like(h[..., :1]) * spread], axis=-1)
 
 
 def picture_generator(z, cfg, training_):

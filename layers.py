@@ -97,3 +97,12 @@ def dropout(x, rate, training, seed):
         return x
     dropped = tf.nn.experimental.stateless_dropout(x, rate, seed=seed)
     return dropped if training is True else tf.cond(training, lambda: dropped, lambda: x)
+
+
+def minibatch_stddev(h):
+    """Append one channel holding the batch's mean feature spread, so D can tell a collapsed
+    batch (all samples alike) from a real one and G is pushed to vary its samples
+    (Karras et al. 2018)."""
+    mean, variance = tf.nn.moments(h, axes=[0])
+    spread = tf.reduce_mean(tf.sqrt(variance + 1e-8))
+    return tf.concat([h, tf.ones_like(h[..., :1]) * spread], axis=-1)

@@ -1,12 +1,15 @@
 """DCGAN with the least-squares loss (LSGAN), after article 002 (nickiwei, CS231n style).
 
-    python lsgan.py                  # 3 epochs with the least-squares loss
+    python lsgan.py                  # 3 epochs with the least-squares loss, stable recipe
+    python lsgan.py --recipe article --ema 0    # the article's exact graph and sampling
     python lsgan.py --loss gan       # the article's plain DCGAN loss on the same graph
     python lsgan.py --generate       # new digits from the newest checkpoint
-    python lsgan.py --ema 0          # samples from G's last weights, as the article drew them
 
-Beyond the article, samples are drawn with a moving average of G's weights (--ema 0.999):
-measured Frechet distance 34 instead of 53 from the same run (README, Measured).
+Beyond the article, each measured (README, Measured): samples are drawn with a moving average
+of G's weights (--ema 0.999: Frechet distance 34 instead of 53 from the same run), and the
+default `stable` recipe gives D a minibatch-standard-deviation feature before its dense layers,
+so that it sees when a batch is too alike (Frechet distance 34 -> 16, the scarcest digit
+5.6% -> 7.8%; MNIST score 8.81 -> 8.98).
 
 Losses, on D's raw scores s (no sigmoid):
     LSGAN: d = 0.5 mean((s_real - 1)^2) + 0.5 mean(s_fake^2),  g = 0.5 mean((s_fake - 1)^2)
@@ -20,12 +23,20 @@ training=True, so G's batch norm ran in inference mode with moving averages that
 import tensorflow as tf
 
 import training
-from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
+from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
 
 STEPS_PER_EPOCH = 468  # 60,000 images / batch 128
 DEFAULTS = dict(steps=3 * STEPS_PER_EPOCH, batch_size=128, z_dim=96, learning_rate=1e-3,
-                beta1=0.5, loss="lsgan", ema=0.999, sample_every=250, save_every=STEPS_PER_EPOCH)
+                beta1=0.5, loss="lsgan", ema=0.999, sample_every=250, save_every=STEPS_PER_EPOCH,
+                recipe="stable")
 LEAK = 0.01  # CS231n's leaky ReLU slope
+RECIPE_CHANGES = {"mbstd": "D sees the batch's spread (minibatch standard deviation) before "
+                           "its dense layers"}
+RECIPES = {"article": (), "stable": ("mbstd",)}
+
+
+def add_arguments(parser):
+    training.add_recipe_argument(parser, RECIPES, RECIPE_CHANGES)
 
 
 def generator(z, labels, cfg, training_):
@@ -44,12 +55,14 @@ def discriminator(images, labels, cfg, training_):
     h = tf.nn.max_pool2d(h, 2, 2, "VALID")
     h = lrelu(conv2d(h, 64, "conv2", stride=1, padding="VALID"), LEAK)
     h = tf.nn.max_pool2d(h, 2, 2, "VALID")
-    h = lrelu(dense(tf.reshape(h, [-1, 4 * 4 * 64]), 1024, "fc1"), LEAK)
+    if "mbstd" in training.recipe_changes(cfg, RECIPES):
+        h = minibatch_stddev(h)
+    h = lrelu(dense(tf.reshape(h, [-1, 4 * 4 * h.shape[-1]]), 1024, "fc1"), LEAK)
     return dense(h, 1, "fc2")
 
 
 SPEC = training.GanSpec(name="lsgan", generator=generator, discriminator=discriminator,
-                        defaults=DEFAULTS)
+                        defaults=DEFAULTS, add_arguments=add_arguments, arch_flags=("recipe",))
 
 if __name__ == "__main__":
     training.run(SPEC)

@@ -45,7 +45,7 @@ GRID_PATTERN = "step_{:06d}.png"
 NUM_CLASSES = 10
 DATA_DIR_DEFAULT = "MNIST_data"
 COMMON_ARCH_FLAGS = ("model", "z_dim", "dataset", "image_size", "channels", "ema")
-FLAGS_ADDED_LATER = {"ema": 0.0}  # their value in runs saved before the flag existed
+FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
 EMA_SCOPE = "generator_ema"
 
 
@@ -108,6 +108,27 @@ def unit_interval(hint="must be in [0, 1)"):
             raise argparse.ArgumentTypeError(f"{text}: {hint}")
         return value
     return parse
+
+
+def add_recipe_argument(parser, recipes, changes):
+    """--recipe: a named recipe of graph changes (article: none, the article's exact graph) or,
+    for ablations, a comma-separated list of the `changes` (name -> what it does)."""
+    def parse(text):
+        unknown = set() if text in recipes else set(text.split(",")) - set(changes)
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: use {' or '.join(recipes)}, or changes from {', '.join(changes)}")
+        return text
+    named = "; ".join(name + ": " + (", ".join(steps) or "the article's exact graph")
+                      for name, steps in recipes.items())
+    parser.add_argument("--recipe", type=parse,
+                        help=f"{named}; or a comma-separated list of changes for ablations: " +
+                             "; ".join(f"{k}: {v}" for k, v in changes.items()))
+
+
+def recipe_changes(cfg, recipes):
+    """The set of change names that cfg.recipe stands for."""
+    return set(recipes.get(cfg.recipe, cfg.recipe.split(",")))
 
 
 def build_parser(spec):

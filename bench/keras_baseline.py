@@ -10,6 +10,7 @@ Run as its own process (Keras does not work in a process that disabled eager exe
 import argparse
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +19,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from layers import minibatch_stddev  # noqa: E402  plain tf ops, so Keras can call it as well
 
 L = layers
 
@@ -28,11 +32,6 @@ def leaky(alpha=0.2):
 
 def bn():
     return L.BatchNormalization(momentum=0.9, epsilon=1e-5)
-
-
-def minibatch_stddev(h):
-    spread = tf.reduce_mean(tf.sqrt(tf.math.reduce_variance(h, axis=0) + 1e-8))
-    return tf.concat([h, tf.ones_like(h[..., :1]) * spread], axis=-1)
 
 
 def dcgan_models(z_dim):
@@ -60,14 +59,15 @@ def gan_mlp_models(z_dim):
 
 
 def lsgan_models(z_dim):
+    """lsgan.py's default (stable) recipe: the article's layers, mbstd in D."""
     g = keras.Sequential([
         keras.Input((z_dim,)), L.Dense(1024, "relu"), bn(), L.Dense(7 * 7 * 128, "relu"), bn(),
         L.Reshape((7, 7, 128)), L.Conv2DTranspose(64, 4, 2, "same", activation="relu"), bn(),
         L.Conv2DTranspose(1, 4, 2, "same", activation="tanh")])
     d = keras.Sequential([
         keras.Input((28, 28, 1)), L.Conv2D(32, 5), leaky(0.01), L.MaxPool2D(2),
-        L.Conv2D(64, 5), leaky(0.01), L.MaxPool2D(2), L.Flatten(), L.Dense(1024), leaky(0.01),
-        L.Dense(1)])
+        L.Conv2D(64, 5), leaky(0.01), L.MaxPool2D(2), L.Lambda(minibatch_stddev), L.Flatten(),
+        L.Dense(1024), leaky(0.01), L.Dense(1)])
     return g, d
 
 

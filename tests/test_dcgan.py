@@ -4,10 +4,12 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import dcgan
 import training
 import utils
+from layers import minibatch_stddev
 from conftest import FAST
 
 
@@ -91,11 +93,10 @@ def test_unknown_recipe_change_is_refused(run_dirs, capsys):
 
 
 def test_minibatch_stddev_sees_a_collapsed_batch():
-    import tensorflow as tf
     same = tf.ones([8, 7, 7, 4])
     varied = tf.random.stateless_normal([8, 7, 7, 4], seed=[0, 0])
-    spread = lambda h: float(dcgan.minibatch_stddev(h)[0, 0, 0, -1])
-    assert dcgan.minibatch_stddev(same).shape == (8, 7, 7, 5)
+    spread = lambda h: float(minibatch_stddev(h)[0, 0, 0, -1])
+    assert minibatch_stddev(same).shape == (8, 7, 7, 5)
     assert spread(same) < 1e-3 < 0.5 < spread(varied)
 
 
