@@ -11,7 +11,9 @@ Reports, next to the same figures for real MNIST test images (the reference row)
   test set (0 for identical distributions, lower is better);
 - the predicted-class histogram and how many digits are present (a digit is present when at
   least 2% of the images are classified as it), the largest share (the mode-collapse alarm);
-- mean confidence, and for cgan, the share classified as the requested digit, per digit.
+- mean confidence, and the share of images the classifier is unsure of (confidence below 0.9)
+  with the pairs of digits they sit between ("4/9"): what holds a balanced run's score down;
+- for cgan, the share classified as the requested digit, per digit.
 
 The classifier (conv5 32, pool, conv5 64, pool, dense 128, dense 10) is trained by this script
 with a fixed seed to >= 99% test accuracy, and its weights are committed under classifier/, so
@@ -36,6 +38,7 @@ from layers import conv2d, dense
 v1 = tf.compat.v1
 CLASSIFIER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "classifier")
 PRESENT_SHARE = 0.02  # a digit counts as present at 2% of the images (uniform is 10%)
+UNSURE_CONFIDENCE = 0.9  # below this the classifier is unsure; 1.7% of real test digits are
 
 
 def classifier(images):
@@ -132,6 +135,16 @@ def frechet_distance(features_a, features_b):
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
 
 
+def unsure_pairs(probs, most=3):
+    """Share of all images that the classifier is unsure of, by its two likeliest digits
+    ("4/9": drawn between a 4 and a 9), the `most` commonest pairs first."""
+    unsure = probs[probs.max(axis=1) < UNSURE_CONFIDENCE]
+    two = np.sort(np.argsort(unsure, axis=1)[:, -2:], axis=1)
+    pairs, counts = np.unique(two, axis=0, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:most]
+    return {f"{pairs[i][0]}/{pairs[i][1]}": round(float(counts[i]) / len(probs), 4) for i in order}
+
+
 def score(images, classifier_, reference_features, requested=None):
     """Every figure for one set of uint8 images; `requested` labels for a conditional model."""
     features, probs = classifier_(images)
@@ -142,7 +155,8 @@ def score(images, classifier_, reference_features, requested=None):
         frechet=max(0.0, frechet_distance(features, reference_features)),
         digits_present=int((histogram >= PRESENT_SHARE).sum()),
         largest_share=float(histogram.max()), confidence=float(probs.max(axis=1).mean()),
-        histogram=[round(float(h), 4) for h in histogram])
+        unsure_share=float((probs.max(axis=1) < UNSURE_CONFIDENCE).mean()),
+        unsure_pairs=unsure_pairs(probs), histogram=[round(float(h), 4) for h in histogram])
     if requested is not None:
         per_digit = [float((predicted[requested == d] == d).mean()) if (requested == d).any()
                      else None for d in range(10)]
@@ -230,7 +244,12 @@ def main(argv=None):
     print(HEADER)
     for name, r in results.items():
         print(format_row(name, r))
-    for name, r in list(results.items())[1:]:
+    for i, (name, r) in enumerate(results.items()):
+        between = ", ".join(f"{pair} {share:.1%}" for pair, share in r["unsure_pairs"].items())
+        print(f"{name} unsure (confidence < {UNSURE_CONFIDENCE}): {r['unsure_share']:.1%}"
+              + (f"; most between {between}" if between else ""))
+        if i == 0:
+            continue  # the real digits: their histogram and accuracy are the reference
         print(f"{name} histogram: {r['histogram']}")
         if "accuracy_per_digit" in r:
             print(f"{name} accuracy per digit: {[round(a, 3) for a in r['accuracy_per_digit']]}")

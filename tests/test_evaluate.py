@@ -51,6 +51,16 @@ def test_noise_scores_low(scorer):
     assert result["mnist_score"] < 3.0 and result["frechet"] > 500
 
 
+def test_digits_drawn_between_two_are_named(mnist_test, scorer):
+    images, labels = mnist_test
+    fours, nines = images[labels == 4][:500], images[labels == 9][:500]
+    blends = ((fours.astype(np.uint16) + nines) // 2).astype(np.uint8)  # half a 4, half a 9
+    assert scorer(images[:1000])["unsure_share"] < 0.05  # real digits: 1.7% of the test set
+    result = scorer(blends)
+    assert result["unsure_share"] > 0.2
+    assert next(iter(result["unsure_pairs"])) == "4/9"
+
+
 def test_conditional_accuracy_per_digit(mnist_test, scorer):
     images, labels = mnist_test
     wrong = (labels.astype(np.int64) + 1) % 10  # every image "requested" as the next digit
