@@ -148,14 +148,14 @@ def unsure_pairs(probs, most=3):
 def score(images, classifier_, reference_features, requested=None):
     """Every figure for one set of uint8 images; `requested` labels for a conditional model."""
     features, probs = classifier_(images)
-    predicted = probs.argmax(axis=1)
+    predicted, confidence = probs.argmax(axis=1), probs.max(axis=1)
     histogram = np.bincount(predicted, minlength=10) / len(predicted)
     result = dict(
         n=len(images), mnist_score=mnist_score(probs),
         frechet=max(0.0, frechet_distance(features, reference_features)),
         digits_present=int((histogram >= PRESENT_SHARE).sum()),
-        largest_share=float(histogram.max()), confidence=float(probs.max(axis=1).mean()),
-        unsure_share=float((probs.max(axis=1) < UNSURE_CONFIDENCE).mean()),
+        largest_share=float(histogram.max()), confidence=float(confidence.mean()),
+        unsure_share=float((confidence < UNSURE_CONFIDENCE).mean()),
         unsure_pairs=unsure_pairs(probs), histogram=[round(float(h), 4) for h in histogram])
     if requested is not None:
         per_digit = [float((predicted[requested == d] == d).mean()) if (requested == d).any()

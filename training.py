@@ -45,7 +45,8 @@ GRID_PATTERN = "step_{:06d}.png"
 NUM_CLASSES = 10
 DATA_DIR_DEFAULT = "MNIST_data"
 COMMON_ARCH_FLAGS = ("model", "z_dim", "dataset", "image_size", "channels", "ema")
-FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
+# Their value in runs saved before the flag existed (recipe: lsgan's runs before its recipes).
+FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}
 EMA_SCOPE = "generator_ema"
 
 
