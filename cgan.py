@@ -19,9 +19,11 @@ noise are drawn in the graph instead of fed, with the same shapes and distributi
 come from a moving average of G's weights (--ema 0.999; --ema 0 for the article's last weights).
 """
 
+import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
 import training
+from config import positive_float
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
 # The article's run is --width 1 --steps 60000: about 1.1 s an iteration on a 2-core CPU (18 h).
@@ -33,7 +35,7 @@ BN_DECAY = 0.9
 
 
 def add_arguments(parser):
-    parser.add_argument("--width", type=training.positive_float,
+    parser.add_argument("--width", type=positive_float,
                         help="scales every hidden layer's channels; 1 is the article's "
                              "(512..64), 0.25 trains about 10x faster on a CPU")
 

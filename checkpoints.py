@@ -7,17 +7,20 @@ and restores a checkpoint of another shape into resource variables without a wor
 - names and shapes are compared with the graph before any restore;
 - an unreadable newest checkpoint falls back to the previous one, and says so;
 - retention and temp-file clean-up are done here, at start-up and after every save;
-- one trainer per folder, enforced with a lock file holding its PID.
+- one trainer per folder, enforced with an exclusive flock that dies with its process.
 """
 
+import fcntl
 import glob
 import json
 import os
 import re
 
+import tf_quiet  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
-from utils import atomic_write_bytes
+from errors import CheckpointError
+from files import atomic_write_bytes, why_write_failed
 
 v1 = tf.compat.v1
 
@@ -25,10 +28,8 @@ PREFIX = "model.ckpt"
 CONFIG_FILE = "config.json"
 LOCK_FILE = "train.lock"
 READ_ERRORS = (tf.errors.OpError, RuntimeError, ValueError)  # what damaged files raise
-
-
-class CheckpointError(Exception):
-    """A checkpoint problem the user must act on; the message says how."""
+# Runs saved before the data left the checkpoints hold these too; they are never restored.
+OLD_DATA_VARIABLES = ("dataset", "labels", "order")
 
 
 def checkpoint_steps(folder):
@@ -88,21 +89,17 @@ def save(sess, saver, folder, step, keep):
         remove_stale_temp_files(folder)
         older = [s for s in checkpoint_steps(folder) if s != step]
         kept = f"the newest good one is step {older[0]}" if older else "no checkpoint is kept"
-        reason = getattr(e, "message", None) or str(e)
         raise CheckpointError(f"could not save the step-{step} checkpoint in {folder} "
-                              f"({reason.splitlines()[0]}); {kept}. Free disk space or fix "
+                              f"({why_write_failed(e, folder)}); {kept}. Free disk space or fix "
                               f"the folder's permissions, then run again to resume")
-
-
-def graph_variable_shapes(var_list):
-    return {v.op.name: v.shape.as_list() for v in var_list}
 
 
 def compare_with_graph(path, graph_shapes, allow_extra=False):
     """None if the checkpoint at path holds the graph's variables and shapes, else why not.
 
     allow_extra: the checkpoint may hold more (a sampler needs no optimizer slots)."""
-    saved = dict(tf.train.list_variables(path))
+    saved = {name: shape for name, shape in tf.train.list_variables(path)
+             if name not in OLD_DATA_VARIABLES}
     for name, shape in sorted(graph_shapes.items()):
         if name not in saved:
             return f"it has no variable {name}"
@@ -132,8 +129,8 @@ def restore_newest(sess, saver, folder, graph_shapes, log=print, allow_extra=Fal
         if mismatch:
             raise CheckpointError(
                 f"the checkpoint {path} does not fit this model: {mismatch}. It was made by another "
-                f"script or with other settings; use its own settings, another --checkpoint-dir, "
-                f"or --fresh to start over")
+                f"script or with other settings; use its own settings, or another "
+                f"--checkpoint-dir")
         try:
             saver.restore(sess, path)
         except READ_ERRORS as e:
@@ -146,11 +143,13 @@ def restore_newest(sess, saver, folder, graph_shapes, log=print, allow_extra=Fal
         return step
     if steps:
         raise CheckpointError(f"none of the {len(steps)} checkpoints in {folder} is readable "
-                              f"(newest: step {steps[0]}); delete them or pass --fresh")
+                              f"(newest: step {steps[0]}); move them away, or pass another "
+                              f"--checkpoint-dir")
     return None
 
 
 def read_config(folder):
+    """config.json's JSON (not yet checked: config.check_saved does that), or None if absent."""
     path = os.path.join(folder, CONFIG_FILE)
     if not os.path.exists(path):
         return None
@@ -167,36 +166,30 @@ def write_config(folder, config):
 
 
 class RunLock:
-    """One trainer per checkpoint folder: a lock file holding the owner's PID."""
+    """One trainer per folder: an exclusive flock on folder/train.lock. The kernel takes and
+    releases it atomically, also when the process is killed, so two trainers started in the
+    same instant cannot both hold it and no lock is ever left stale. The file holds the
+    owner's PID, for the message."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, flag="--checkpoint-dir"):
+        self.folder, self.flag = folder, flag
         self.path = os.path.join(folder, LOCK_FILE)
+        self.fd = None
 
     def __enter__(self):
+        os.makedirs(self.folder, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            with open(self.path) as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            pid = 0
-        if pid and pid != os.getpid() and process_alive(pid):
-            raise CheckpointError(f"another training run (pid {pid}) is using "
-                                  f"{os.path.dirname(self.path)}; wait for it, stop it, or pass "
-                                  f"another --checkpoint-dir")
-        atomic_write_bytes(self.path, str(os.getpid()).encode())
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise CheckpointError(f"another training run (pid {owner}) is using {self.folder}; "
+                                  f"wait for it, stop it, or pass another {self.flag}")
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
         return self
 
     def __exit__(self, *exc):
-        try:
-            os.remove(self.path)
-        except OSError:
-            pass
-
-
-def process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        os.close(self.fd)  # releases the lock; the file stays, so a waiting opener sees one inode

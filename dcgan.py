@@ -28,9 +28,11 @@ png, bmp, gif, webp; subfolders too) is decoded once, in parallel, resized and c
 and kept in memory as uint8; unreadable files are skipped and counted.
 """
 
+import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
 import training
+from config import positive_int
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
 
 # The article's settings were batch 256, Adam 1e-4 (TF's default beta1 0.9), 20k steps; its graph
@@ -54,25 +56,20 @@ RECIPE_CHANGES = {  # each change the default recipe makes to the article's grap
 RECIPES = {"article": (), "stable": ("mbstd", "glrelu")}  # stable: the best measured here
 
 
-def changes(cfg):
-    return training.recipe_changes(cfg, RECIPES)
-
-
 def add_arguments(parser):
-    parser.add_argument("--base-channels", type=training.positive_int, default=64,
+    parser.add_argument("--base-channels", type=positive_int, default=64,
                         help="channels of D's first and G's last hidden layer (folder only)")
-    training.add_recipe_argument(parser, RECIPES, RECIPE_CHANGES)
 
 
 def generator(z, labels, cfg, training_):
     """z 100 -> dense 4*4*64 ReLU -> deconv5s2 7x7x32 ReLU -> 14x14x16 ReLU -> 28x28x1 tanh.
 
     Recipe change "bn": batch norm before every ReLU."""
-    init = DCGAN_INIT if "init" in changes(cfg) else ARTICLE_INIT
-    norm = ((lambda h, name: batch_norm(h, training_, name)) if "bn" in changes(cfg)
+    init = DCGAN_INIT if "init" in cfg.changes else ARTICLE_INIT
+    norm = ((lambda h, name: batch_norm(h, training_, name)) if "bn" in cfg.changes
             else (lambda h, name: h))
-    relu = lrelu if "glrelu" in changes(cfg) else tf.nn.relu
-    k = 2 if "wide" in changes(cfg) else 1
+    relu = lrelu if "glrelu" in cfg.changes else tf.nn.relu
+    k = 2 if "wide" in cfg.changes else 1
     h = tf.reshape(dense(z, 4 * 4 * 64 * k, "fc", **init), [-1, 4, 4, 64 * k])
     h = relu(norm(h, "bn0"))
     h = relu(norm(conv2d_transpose(h, (7, 7), 32 * k, "deconv1", **init), "bn1"))
@@ -84,12 +81,12 @@ def discriminator(images, labels, cfg, training_):
     """28x28x1 -> conv5s2 32 ReLU -> conv5s2 64 ReLU -> dense 1 (logit).
 
     Recipe change "lrelu": leaky ReLU (0.2) instead of ReLU."""
-    init = DCGAN_INIT if "init" in changes(cfg) else ARTICLE_INIT
-    activation = lrelu if "lrelu" in changes(cfg) else tf.nn.relu
-    k = 2 if "wide" in changes(cfg) else 1
+    init = DCGAN_INIT if "init" in cfg.changes else ARTICLE_INIT
+    activation = lrelu if "lrelu" in cfg.changes else tf.nn.relu
+    k = 2 if "wide" in cfg.changes else 1
     h = activation(conv2d(images, 32 * k, "conv1", **init))
     h = activation(conv2d(h, 64 * k, "conv2", **init))
-    if "mbstd" in changes(cfg):
+    if "mbstd" in cfg.changes:
         h = minibatch_stddev(h)
     return dense(tf.reshape(h, [-1, 7 * 7 * h.shape[-1]]), 1, "fc", **init)
 
@@ -132,8 +129,8 @@ def pick_discriminator(images, labels, cfg, training_):
 
 SPEC = training.GanSpec(name="dcgan", generator=pick_generator, discriminator=pick_discriminator,
                         defaults=DEFAULTS, add_arguments=add_arguments,
-                        picture_sizes=tuple(PICTURE_LAYERS),
-                        arch_flags=("recipe", "base_channels"))
+                        picture_sizes=tuple(PICTURE_LAYERS), recipes=RECIPES,
+                        recipe_changes=RECIPE_CHANGES, arch_flags=("recipe", "base_channels"))
 
 if __name__ == "__main__":
     training.run(SPEC)

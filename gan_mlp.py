@@ -6,7 +6,7 @@
     python gan_mlp.py --generate          # new digits from the newest checkpoint
 
 Epoch-based as in the article: a line per epoch with D/G loss and its time, a CSV row, a
-checkpoint and a sample grid per epoch (at batch 100: 600 steps).
+checkpoint and a sample grid per epoch, at any --batch-size (at batch 100: 600 steps).
 
 Defaults that differ from the article's, each measured (README, Measured): 10 epochs instead of
 71 (after 71 the digit 2 had nearly vanished and ones made 28% of the samples; after 10 all ten
@@ -23,15 +23,15 @@ Differences from the article, each a bug fix or the repository's convention:
 - dropout masks come from a stateless seed (per step), so resumed runs are exact.
 """
 
+import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
 import training
-from layers import batch_norm, dense, dropout, lrelu
+from graph import step_seed
+from layers import batch_norm, dense, dropout
 
-STEPS_PER_EPOCH = 600  # 60,000 images / batch 100
-DEFAULTS = dict(steps=10 * STEPS_PER_EPOCH, batch_size=100, z_dim=100, learning_rate=1e-3,
-                beta1=0.5, beta1_d=0.1, ema=0.999, log_every=STEPS_PER_EPOCH,
-                save_every=STEPS_PER_EPOCH, sample_every=STEPS_PER_EPOCH)
+DEFAULTS = dict(epochs=10, batch_size=100, z_dim=100, learning_rate=1e-3, beta1=0.5, beta1_d=0.1,
+                ema=0.999, log_every="epoch", save_every="epoch", sample_every="epoch")
 KEEP_RATE = 0.5  # the article's dropout keep_prob before G's output layer
 
 
@@ -39,8 +39,9 @@ def generator(z, labels, cfg, training_):
     """z 100 -> 256 -> 512 -> 1024 (each dense, leaky ReLU 0.2, BN) -> dropout -> 784 -> 28x28x1."""
     h = z
     for i, units in enumerate((256, 512, 1024), start=1):
-        h = batch_norm(lrelu(dense(h, units, f"gen_fc{i}")), training_, f"gen_bn{i}")
-    h = dropout(h, 1.0 - KEEP_RATE, training_, seed=training.step_seed(cfg, stream=1))
+        h = batch_norm(tf.nn.leaky_relu(dense(h, units, f"gen_fc{i}"), 0.2), training_,
+                       f"gen_bn{i}")
+    h = dropout(h, 1.0 - KEEP_RATE, training_, seed=step_seed(cfg, stream=1))
     image = tf.nn.tanh(0.5 * dense(h, 28 * 28, "gen_out"))  # = 2 * sigmoid(x) - 1
     return tf.reshape(image, [-1, 28, 28, 1])
 
@@ -49,7 +50,7 @@ def discriminator(images, labels, cfg, training_):
     """784 -> 1024 -> 512 -> 256 (dense, leaky ReLU 0.2, no BN) -> 1 logit."""
     h = tf.reshape(images, [-1, 28 * 28])
     for i, units in enumerate((1024, 512, 256), start=1):
-        h = lrelu(dense(h, units, f"dis_fc{i}"))
+        h = tf.nn.leaky_relu(dense(h, units, f"dis_fc{i}"), 0.2)  # the article's op
     return dense(h, 1, "dis_out")
 
 

@@ -88,7 +88,11 @@ def batch_norm(x, training, scope, decay=0.9, epsilon=1e-5, scale=True):
 
 
 def lrelu(x, alpha=0.2):
-    return tf.nn.leaky_relu(x, alpha)
+    """Leaky ReLU as the TF1 articles wrote it, max(x, alpha x). (tf.nn.leaky_relu after a
+    convolution makes TensorFlow's remapper fail with an `E0000 ... Mutation::Apply error`
+    line: it fuses convolution, bias and activation although the activation's gradient needs
+    the sum it removed; the graph then runs without any of that pass's fusions.)"""
+    return tf.maximum(x, alpha * x)
 
 
 def dropout(x, rate, training, seed):

@@ -27,3 +27,8 @@ def least_squares_loss(real_scores, fake_scores):
 
 
 LOSSES = {"gan": gan_loss, "lsgan": least_squares_loss}  # the --loss choices
+
+
+# D's output as its loss reads it, for the D(x) and D(G(z)) curves: a probability for the
+# cross-entropy loss, the raw score (target 1 for real, 0 for fake) for least squares.
+D_OUTPUT = {"gan": tf.sigmoid, "lsgan": tf.identity}

@@ -20,23 +20,18 @@ training=True, so G's batch norm ran in inference mode with moving averages that
 (an identity map); here BN uses batch statistics when training and keeps moving averages.
 """
 
+import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
 import training
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
 
-STEPS_PER_EPOCH = 468  # 60,000 images / batch 128
-DEFAULTS = dict(steps=3 * STEPS_PER_EPOCH, batch_size=128, z_dim=96, learning_rate=1e-3,
-                beta1=0.5, loss="lsgan", ema=0.999, sample_every=250, save_every=STEPS_PER_EPOCH,
-                recipe="stable")
+DEFAULTS = dict(epochs=3, batch_size=128, z_dim=96, learning_rate=1e-3, beta1=0.5,
+                loss="lsgan", ema=0.999, sample_every=250, save_every="epoch", recipe="stable")
 LEAK = 0.01  # CS231n's leaky ReLU slope
 RECIPE_CHANGES = {"mbstd": "D sees the batch's spread (minibatch standard deviation) before "
                            "its dense layers"}
 RECIPES = {"article": (), "stable": ("mbstd",)}
-
-
-def add_arguments(parser):
-    training.add_recipe_argument(parser, RECIPES, RECIPE_CHANGES)
 
 
 def generator(z, labels, cfg, training_):
@@ -55,14 +50,15 @@ def discriminator(images, labels, cfg, training_):
     h = tf.nn.max_pool2d(h, 2, 2, "VALID")
     h = lrelu(conv2d(h, 64, "conv2", stride=1, padding="VALID"), LEAK)
     h = tf.nn.max_pool2d(h, 2, 2, "VALID")
-    if "mbstd" in training.recipe_changes(cfg, RECIPES):
+    if "mbstd" in cfg.changes:
         h = minibatch_stddev(h)
     h = lrelu(dense(tf.reshape(h, [-1, 4 * 4 * h.shape[-1]]), 1024, "fc1"), LEAK)
     return dense(h, 1, "fc2")
 
 
 SPEC = training.GanSpec(name="lsgan", generator=generator, discriminator=discriminator,
-                        defaults=DEFAULTS, add_arguments=add_arguments, arch_flags=("recipe",))
+                        defaults=DEFAULTS, recipes=RECIPES, recipe_changes=RECIPE_CHANGES,
+                        arch_flags=("recipe",))
 
 if __name__ == "__main__":
     training.run(SPEC)

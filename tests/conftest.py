@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-import utils
+import data
 
 
 def write_tiny_mnist(folder, n=128, seed=0):
@@ -20,7 +20,7 @@ def write_tiny_mnist(folder, n=128, seed=0):
     for prefix in ("train", "t10k"):
         for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
             with open(os.path.join(folder, f"{prefix}-{kind}-ubyte.gz"), "wb") as f:
-                f.write(gzip.compress(utils.encode_idx(array)))
+                f.write(gzip.compress(data.encode_idx(array)))
     return images, labels
 
 
@@ -40,3 +40,11 @@ def run_dirs(tmp_path, tiny_mnist):
 
 
 FAST = ["--batch-size", "16", "--sample-every", "2", "--save-every", "2", "--log-every", "1"]
+
+
+def make_config(spec, flags, num_examples=32):
+    """A frozen config for spec from flags, as main() makes it for a new run of num_examples."""
+    import config
+    parsed, explicit, _ = config.parse(spec, flags)
+    cfg = config.freeze(spec, config.merge_saved(spec, parsed, explicit, None), explicit)
+    return config.fit_to_data(cfg, explicit, num_examples)

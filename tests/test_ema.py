@@ -6,33 +6,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import data
 import dcgan
 import evaluate
+import graph
 import lsgan
 import training
-from conftest import FAST
+from conftest import FAST, make_config
 
 v1 = tf.compat.v1
 
 
 def build(spec, flags):
-    cfg, _ = training.parse_config(spec, flags + ["--batch-size", "8"])
-    cfg.device, cfg.dataset = "/cpu:0", "mnist"
-    graph = tf.Graph()
-    with graph.as_default():
-        v1.train.get_or_create_global_step()
-        training.build_sampler(spec, cfg)
-        ops = training.build_training(spec, cfg, 32, (28, 28, 1))
-        copies = {v.op.name: v for v in v1.global_variables(training.EMA_SCOPE + "/")}
-        names = [(v, training.averaged_name(v.op.name))
+    cfg = make_config(spec, flags + ["--batch-size", "8", "--device", "/cpu:0"])
+    model = graph.build(spec, cfg, (32, 28, 28, 1))
+    with model.graph.as_default():
+        copies = {v.op.name: v for v in v1.global_variables(graph.EMA_SCOPE + "/")}
+        names = [(v, graph.averaged_name(v.op.name))
                  for v in v1.global_variables("generator/")]  # G's variables and Adam slots
         pairs = [(v, copies[name]) for v, name in names if name in copies]
-        ops["init"] = [v1.global_variables_initializer(), v1.local_variables_initializer()]
-    sess = v1.Session(graph=graph)
     images = np.random.default_rng(0).integers(0, 256, (32, 28, 28, 1), dtype=np.uint8)
-    sess.run(ops["init"], {ops["images_in"]: images, ops["labels_in"]: np.zeros(32, np.int32)})
-    sess.run(ops["reshuffle"])
-    return sess, ops, pairs
+    sess = graph.start_session(model, cfg, data.Dataset(images, np.zeros(32, np.int32), "random"))
+    sess.run(model.train.reshuffle)
+    return sess, model.train, pairs
 
 
 def test_average_starts_at_the_weights_and_moves_by_one_minus_decay():
@@ -43,7 +39,7 @@ def test_average_starts_at_the_weights_and_moves_by_one_minus_decay():
         assert all(np.array_equal(w, a) for w, a in before)
         # The decay ramps up as (1 + step) / (10 + step), then stays at --ema.
         for step, decay in enumerate((0.1, 2 / 11, 0.2)):
-            training.train_step(sess, ops, g_steps=1)
+            graph.train_step(sess, ops, g_steps=1)
             after = sess.run(pairs)
             for (_, a0), (w1, a1) in zip(before, after):
                 np.testing.assert_allclose(a1, decay * a0 + (1 - decay) * w1, atol=1e-6)
@@ -57,8 +53,8 @@ def test_averaged_generator_keeps_its_own_batch_norm_statistics():
     assert statistics
     with sess:
         start = sess.run(statistics)
-        training.train_step(sess, ops, g_steps=1)  # copies still equal this step's weights
-        training.train_step(sess, ops, g_steps=1)  # now they differ, and so do the activations
+        graph.train_step(sess, ops, g_steps=1)  # copies still equal this step's weights
+        graph.train_step(sess, ops, g_steps=1)  # now they differ, and so do the activations
         moved = sess.run(statistics)
     for (_, c0), (v2, c2) in zip(start, moved):
         assert not np.array_equal(c0, c2)  # the averaged G's statistics updated...

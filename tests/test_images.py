@@ -2,17 +2,17 @@
 
 import numpy as np
 
-import utils
+import outputs
 
 
 def test_to_uint8_maps_tanh_range():
-    np.testing.assert_array_equal(utils.to_uint8(np.array([-1.0, 0.0, 1.0, 3.0])),
+    np.testing.assert_array_equal(outputs.to_uint8(np.array([-1.0, 0.0, 1.0, 3.0])),
                                   [0, 128, 255, 255])
 
 
 def test_grid_has_one_pixel_borders():
     images = np.full((6, 4, 5, 1), 255, np.uint8)
-    grid = utils.image_grid(images, rows=2)
+    grid = outputs.image_grid(images, rows=2)
     assert grid.shape == (1 + 2 * 5, 1 + 3 * 6)
     assert (grid[0] == 128).all() and (grid[:, 0] == 128).all()
     assert (grid[1:5, 1:6] == 255).all()
@@ -20,7 +20,7 @@ def test_grid_has_one_pixel_borders():
 
 def test_loss_log_truncates_on_resume(tmp_path):
     path = str(tmp_path / "l.csv")
-    utils.append_loss_rows(path, [dict(step=s, epoch=1, d_loss=1, g_loss=2, images_per_sec=3)
+    outputs.append_loss_rows(path, [dict(step=s, epoch=1, d_loss=1, g_loss=2, images_per_sec=3)
                                   for s in (1, 2, 3, 4)])
-    utils.truncate_loss_log(path, 2)
-    assert [r["step"] for r in utils.read_loss_log(path)] == ["1", "2"]
+    outputs.truncate_loss_log(path, 2)
+    assert [r["step"] for r in outputs.read_loss_log(path)] == ["1", "2"]

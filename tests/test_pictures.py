@@ -6,7 +6,7 @@ from PIL import Image
 
 import dcgan
 import training
-import utils
+import data
 from conftest import FAST
 
 
@@ -33,9 +33,9 @@ def write_picture_folder(folder):
 
 def test_folder_decodes_every_format_and_skips_broken(tmp_path):
     write_picture_folder(tmp_path / "pics")
-    images, skipped = utils.load_picture_folder(str(tmp_path / "pics"), 32, 3, workers=2)
+    images, skipped = data.load_picture_folder(str(tmp_path / "pics"), 32, 3, workers=2)
     assert images.shape == (9, 32, 32, 3) and images.dtype == np.uint8 and skipped == 2
-    gray, _ = utils.load_picture_folder(str(tmp_path / "pics"), 16, 1, workers=2)
+    gray, _ = data.load_picture_folder(str(tmp_path / "pics"), 16, 1, workers=2)
     assert gray.shape == (9, 16, 16, 1)
 
 

@@ -14,7 +14,7 @@ import cgan
 import checkpoints
 import dcgan
 import training
-import utils
+import outputs
 from conftest import FAST
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,10 +35,11 @@ def start_script(run_dirs, extra):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
 
 
-def wait_for_checkpoint(folder, timeout=120):
+def wait_for_checkpoint(folder, newer_than=-1, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if os.path.isdir(folder) and checkpoints.checkpoint_steps(folder):
+        steps = checkpoints.checkpoint_steps(folder) if os.path.isdir(folder) else []
+        if steps and steps[0] > newer_than:
             return
         time.sleep(0.05)
     raise AssertionError("no checkpoint appeared")
@@ -62,7 +63,7 @@ def test_resume_is_exact(tmp_path, tiny_mnist):
     for name in whole:
         np.testing.assert_array_equal(whole[name], split[name], err_msg=name)
     rows = lambda n: [(r["step"], r["d_loss"], r["g_loss"]) for r in
-                      utils.read_loss_log(str(tmp_path / n / "s" / "losses.csv"))]
+                      outputs.read_loss_log(str(tmp_path / n / "s" / "losses.csv"))]
     assert rows("whole") == rows("split")
 
     assert run(dirs("control") + ["--steps", "6"]) == 0
@@ -100,16 +101,21 @@ def test_signal_saves_and_exits_cleanly(tmp_path, run_dirs, sig):
 
 
 def test_repeated_kills_always_restore(tmp_path, run_dirs):
-    """SIGKILL at random moments (mid-step or mid-save); every restart restores and goes on."""
+    """SIGKILL at random moments (mid-step or mid-save); every restart restores and goes on.
+    Each restart is killed only after it saved a newer checkpoint, so it was past importing
+    TensorFlow and restoring, and its own output must say what it resumed from."""
     folder = str(tmp_path / "checkpoints")
     rng = np.random.default_rng(0)
     flags = ["--batch-size", "16", "--save-every", "1", "--keep", "2", "--steps", "100000"]
-    for _ in range(3):
+    newest = -1
+    for restart in range(3):
         child = start_script(run_dirs, flags)
-        wait_for_checkpoint(folder)
+        wait_for_checkpoint(folder, newer_than=newest)
         time.sleep(rng.uniform(0.5, 2.0))
         child.kill()
-        child.wait()
+        out, _ = child.communicate()
+        assert ("resuming dcgan from step" if restart else "from scratch") in out, out[-2000:]
+        assert "Traceback" not in out
         newest = checkpoints.checkpoint_steps(folder)[0]
         assert set(weights(os.path.join(folder, f"model.ckpt-{newest}")))
     assert len(checkpoints.checkpoint_steps(folder)) <= 3  # --keep 2, plus one mid-prune
@@ -156,7 +162,7 @@ def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, run_dirs, capsys):
 def test_checkpoint_of_another_script_is_named(tmp_path, run_dirs, capsys):
     assert run(run_dirs + FAST + ["--steps", "1"]) == 0
     assert run(run_dirs + ["--generate"], cgan.SPEC) == 2
-    assert "holds a dcgan checkpoint, not cgan" in capsys.readouterr().err
+    assert "holds a dcgan run, not cgan" in capsys.readouterr().err
 
 
 def test_other_z_size_is_named(tmp_path, run_dirs, capsys):
@@ -165,7 +171,8 @@ def test_other_z_size_is_named(tmp_path, run_dirs, capsys):
     assert "trained with --z-dim 100, not 64" in capsys.readouterr().err
     # Without the saved flags, the shape check still catches it before restoring.
     os.remove(tmp_path / "checkpoints" / "config.json")
-    assert run(run_dirs + FAST + ["--steps", "2", "--z-dim", "64"]) == 1
+    other_samples = ["--sample-dir", str(tmp_path / "other")]  # the first run owns samples/
+    assert run(run_dirs + other_samples + FAST + ["--steps", "2", "--z-dim", "64"]) == 1
     assert "has shape [100, 1024] there but [64, 1024]" in capsys.readouterr().err
 
 
@@ -192,7 +199,7 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path, run_dirs, monkeypatch, 
     monkeypatch.setattr(tf.compat.v1.train.Saver, "save", save_then_disk_full)
     assert run(run_dirs + FAST + ["--steps", "6"]) == 1
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "newest good one is step 2" in err
+    assert "no space left on the disk" in err and "newest good one is step 2" in err
     folder = tmp_path / "checkpoints"
     assert checkpoints.checkpoint_steps(str(folder)) == [2]
     assert not list(folder.glob("*tempstate*"))
@@ -211,12 +218,8 @@ def test_retention_holds_across_restarts_and_temp_files_go(tmp_path, run_dirs):
 
 
 def test_second_trainer_on_same_folder_is_refused(tmp_path, run_dirs, capsys):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        folder = tmp_path / "checkpoints"
-        folder.mkdir()
-        (folder / checkpoints.LOCK_FILE).write_text(str(sleeper.pid))
+    folder = tmp_path / "checkpoints"
+    with checkpoints.RunLock(str(folder)):  # as a running trainer holds it
         assert run(run_dirs + ["--steps", "1"]) == 1
-        assert f"another training run (pid {sleeper.pid})" in capsys.readouterr().err
-    finally:
-        sleeper.kill()
+    assert f"another training run (pid {os.getpid()})" in capsys.readouterr().err
+    assert run(run_dirs + ["--steps", "1"]) == 0  # released: nothing stale is left behind

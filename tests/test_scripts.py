@@ -11,7 +11,7 @@ import cgan
 import gan_mlp
 import lsgan
 import training
-import utils
+import outputs
 from conftest import FAST
 
 
@@ -19,7 +19,7 @@ from conftest import FAST
 def test_trains_resumes_and_generates(spec, tmp_path, run_dirs):
     assert training.main(spec, run_dirs + FAST + ["--steps", "2"]) == 0
     assert training.main(spec, run_dirs + FAST + ["--steps", "4"]) == 0
-    rows = utils.read_loss_log(str(tmp_path / "samples" / "losses.csv"))
+    rows = outputs.read_loss_log(str(tmp_path / "samples" / "losses.csv"))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert (tmp_path / "samples" / "training.gif").exists()
     assert training.main(spec, run_dirs + ["--generate", "--num-images", "10"]) == 0

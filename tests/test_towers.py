@@ -4,8 +4,9 @@ import numpy as np
 import tensorflow as tf
 
 import dcgan
+import graph
 import training
-from conftest import FAST
+from conftest import FAST, make_config
 
 
 def weights(path):
@@ -28,12 +29,9 @@ def test_two_towers_match_one_device(tmp_path, tiny_mnist):
 
 
 def test_towers_are_placed_on_their_devices():
-    cfg, _ = training.parse_config(dcgan.SPEC, ["--gpus", "2", "--batch-size", "8"])
-    cfg.device = "/cpu:0"
-    graph = tf.Graph()
-    with graph.as_default():
-        training.build_training(dcgan.SPEC, cfg, 32, (28, 28, 1))
-    devices = {op.device.lower() for op in graph.get_operations() if "Conv2D" in op.type}
+    cfg = make_config(dcgan.SPEC, ["--gpus", "2", "--batch-size", "8", "--device", "/cpu:0"])
+    model = graph.build(dcgan.SPEC, cfg, (32, 28, 28, 1))
+    devices = {op.device.lower() for op in model.graph.get_operations() if "Conv2D" in op.type}
     assert any(d.endswith("cpu:0") for d in devices) and any(d.endswith("cpu:1") for d in devices)
 
 

@@ -1,0 +1,436 @@
+"""A run's configuration: flags parsed, the saved config.json merged in, validated once, frozen.
+
+    parser = build_parser(spec); flags = parser.parse_args(argv)
+    values = merge_saved(spec, parser, flags, explicit, saved)   # architecture from disk wins
+    cfg = freeze(spec, values, explicit, num_examples)           # checks, derived values, frozen
+
+Every value read back from config.json is checked by the same flag types as the command line
+(wrong type, out of range, unknown choice: a one-line error naming the entry), and a saved model
+name is compared with the script's own, never used to choose code. Derived values (device, the
+recipe's graph changes, steps per epoch, steps from --epochs, intervals given as `epoch`) are
+computed in `freeze` and nowhere else; nothing writes to a RunConfig afterwards.
+"""
+
+import argparse
+import json
+import os
+import sys
+import uuid
+
+import tf_quiet  # noqa: F401  (before TensorFlow)
+import tensorflow as tf
+
+import losses
+from data import resolve_kind
+from errors import UsageError
+
+DATA_DIR_DEFAULT = "MNIST_data"
+NUM_CLASSES = 10
+MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigabytes of PNG
+MAX_SEED = 2 ** 31 - 1
+COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
+RESUMED_FLAGS = ("data_dir",)  # taken from the saved run unless typed, never a conflict
+FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
+NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "help")
+
+
+# ---------------------------------------------------------------------------------------------
+# Flag types: each raises ArgumentTypeError with a hint, which argparse prints as one line
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def bounded_int(low, high):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+    return parse
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def unit_interval(hint="must be in [0, 1)"):
+    """An argparse type for a number in [0, 1); `hint` says what to pass instead."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"{text}: {hint}")
+        return value
+    return parse
+
+
+def interval(text):
+    """A number of steps, or `epoch`: once per pass over the data, at any batch size."""
+    if text == "epoch":
+        return text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number of steps or 'epoch'")
+
+
+def digit_list(text):
+    try:
+        digits = [int(d) for d in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a digit or comma-separated digits")
+    if not all(0 <= d < NUM_CLASSES for d in digits):
+        raise argparse.ArgumentTypeError(f"digits are 0-9, got {text}")
+    return digits
+
+
+def recipe_type(recipes, changes):
+    """--recipe: a named recipe, or a comma-separated list of single changes for ablations."""
+    def parse(text):
+        unknown = set() if text in recipes else set(text.split(",")) - set(changes)
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: use {' or '.join(recipes)}, or changes from {', '.join(changes)}")
+        return text
+    return parse
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser: every flag and its default, once
+
+def build_parser(spec):
+    parser = argparse.ArgumentParser(
+        prog=f"{spec.name}.py",
+        description=(sys.modules[spec.generator.__module__].__doc__ or "").split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run = parser.add_argument_group("run")
+    run.add_argument("--steps", type=positive_int, default=20000,
+                     help="total training steps; a resumed run continues up to this count")
+    run.add_argument("--epochs", type=positive_int, default=None,
+                     help="train this many passes over the data (instead of --steps)")
+    run.add_argument("--minutes", type=positive_float, default=None,
+                     help="stop cleanly (grid, GIF, checkpoint) after this many minutes of "
+                          "training, or at --steps, whichever comes first")
+    run.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    run.add_argument("--data-dir", default=DATA_DIR_DEFAULT,
+                     help="MNIST IDX files (fetched if absent), or a folder of pictures (dcgan)")
+    run.add_argument("--sample-dir", default=None, help="default: samples/<model>")
+    run.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/<model>")
+    run.add_argument("--sample-every", type=interval, default=500,
+                     help="steps between sample grids, or 'epoch'")
+    run.add_argument("--save-every", type=interval, default=1000,
+                     help="steps between checkpoints, or 'epoch'")
+    run.add_argument("--log-every", type=interval, default=50,
+                     help="steps between loss fetches (progress bar, CSV, TensorBoard), or 'epoch'")
+    run.add_argument("--eval-every", type=interval, default=None,
+                     help="steps between quality scores (evaluate.py's MNIST score, Frechet "
+                          "distance, digits present) in the CSV and TensorBoard; MNIST only")
+    run.add_argument("--keep", type=positive_int, default=3, help="checkpoints kept")
+    run.add_argument("--device", default=None,
+                     help="e.g. /cpu:0 or /gpu:0; default: /gpu:0 when TensorFlow sees a GPU")
+    run.add_argument("--gpus", type=positive_int, default=1,
+                     help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
+    run.add_argument("--xla", action="store_true", help="XLA global JIT (v1 ConfigProto)")
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                     help="mixed precision by graph rewrite, variables kept in fp32: bf16 on "
+                          "CPU (oneDNN), fp16 on GPU")
+    run.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0,
+                     help="fixes initial weights, data order, noise and the sample grid's z")
+    run.add_argument("--fresh", action="store_true",
+                     help="delete this run's checkpoints and samples (same script, folders it "
+                          "owns) and start over")
+    gen = parser.add_argument_group("generate")
+    gen.add_argument("--generate", action="store_true",
+                     help="restore the newest checkpoint and write a grid of new images")
+    gen.add_argument("--num-images", type=bounded_int(1, MAX_IMAGES), default=64,
+                     help="images written by --generate")
+    if spec.conditional:
+        gen.add_argument("--digit", type=digit_list, default=None,
+                         help="with --generate: only these digits, e.g. 7 or 1,3,5")
+    model = parser.add_argument_group("model")
+    model.add_argument("--loss", choices=sorted(losses.LOSSES), default="gan",
+                       help="gan: sigmoid cross-entropy; lsgan: least squares")
+    model.add_argument("--z-dim", type=positive_int, default=100, help="noise size")
+    model.add_argument("--learning-rate", type=positive_float, default=2e-4,
+                       help="Adam learning rate of G and D")
+    model.add_argument("--beta1", type=unit_interval(), default=0.5, help="Adam beta1 of G")
+    model.add_argument("--beta1-d", type=unit_interval(), default=None,
+                       help="Adam beta1 of D; default: --beta1")
+    model.add_argument("--ema", type=unit_interval("use 0 (off) or a decay below 1, e.g. 0.999"),
+                       default=0.0,
+                       help="decay of a moving average of G's weights, updated after every G "
+                            "step; grids, --generate and evaluate.py draw with the average. "
+                            "0: off, samples use the last weights")
+    if spec.recipes:
+        named = "; ".join(name + ": " + (", ".join(steps) or "the article's exact graph")
+                          for name, steps in spec.recipes.items())
+        model.add_argument("--recipe", type=recipe_type(spec.recipes, spec.recipe_changes),
+                           help=f"{named}; or a comma-separated list of changes for ablations: "
+                                + "; ".join(f"{k}: {v}" for k, v in spec.recipe_changes.items()))
+    if spec.picture_sizes:
+        model.add_argument("--dataset", choices=("auto", "mnist", "folder"), default="auto",
+                           help="auto: MNIST when --data-dir is the default or holds its IDX "
+                                "files, else the pictures found under --data-dir")
+        model.add_argument("--image-size", type=positive_int, default=64,
+                           help="pictures are resized and center-cropped to this (folder only)")
+        model.add_argument("--channels", type=int, choices=(1, 3), default=3,
+                           help="3: RGB, 1: grayscale (folder only)")
+    if spec.add_arguments:
+        spec.add_arguments(model)
+    parser.set_defaults(**spec.defaults)
+    return parser
+
+
+def explicit_flags(parser, argv):
+    """Names of the flags the user typed (so saved settings fill in only the others)."""
+    quiet = argparse.ArgumentParser(add_help=False)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            kwargs = dict(dest=action.dest, default=argparse.SUPPRESS)
+            if action.nargs == 0:
+                kwargs["action"] = "store_const"
+                kwargs["const"] = True
+            quiet.add_argument(*action.option_strings, **kwargs)
+    return set(vars(quiet.parse_known_args(argv)[0]))
+
+
+def parse(spec, argv):
+    """(flags as a dict with model and folders filled in, names typed, parser); bad flags exit 2."""
+    parser = build_parser(spec)
+    flags = vars(parser.parse_args(argv))
+    flags["model"] = spec.name
+    flags["sample_dir"] = flags["sample_dir"] or os.path.join("samples", spec.name)
+    flags["checkpoint_dir"] = flags["checkpoint_dir"] or os.path.join("checkpoints", spec.name)
+    for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
+                        ("recipe", None), ("digit", None)):
+        flags.setdefault(name, value)  # flags only some scripts have
+    return flags, explicit_flags(parser, argv), parser
+
+
+# ---------------------------------------------------------------------------------------------
+# The saved config.json: read, checked like flags, merged
+
+class RunConfig:
+    """A run's settings, read as attributes (cfg.z_dim); frozen: `replace` makes a new one."""
+
+    def __init__(self, values):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"the run config has no setting {name!r}") from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"the run config is frozen; make a new one with replace({name}=...)")
+
+    def replace(self, **changes):
+        return RunConfig({**self._values, **changes})
+
+    def as_dict(self):
+        return dict(self._values)
+
+
+def check_saved_value(action, value, where):
+    """A value read from config.json, checked as if typed for action's flag; returns it parsed."""
+    flag = action.option_strings[-1]
+    problem = f"{where} says {action.dest}: {json.dumps(value)}, which is not a valid {flag}"
+    if value is None:
+        if action.default is None:
+            return None
+        raise UsageError(f"{problem} (it has no value); fix or delete that entry")
+    if action.nargs == 0:
+        if isinstance(value, bool):
+            return value
+        raise UsageError(f"{problem} (true or false); fix or delete that entry")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UsageError(f"{problem}; fix or delete that entry")
+    try:
+        parsed = action.type(str(value)) if action.type else str(value)
+    except (argparse.ArgumentTypeError, ValueError) as e:
+        raise UsageError(f"{problem} ({e}); fix or delete that entry")
+    if isinstance(parsed, str) != isinstance(value, str) or (
+            isinstance(parsed, int) and not isinstance(value, int)):
+        raise UsageError(f"{problem} (a {type(parsed).__name__} is needed, not a "
+                         f"{type(value).__name__}); fix or delete that entry")
+    if action.choices is not None and parsed not in action.choices:
+        raise UsageError(f"{problem} (one of {', '.join(map(str, action.choices))}); fix or "
+                         f"delete that entry")
+    return parsed
+
+
+def check_saved(parser, saved, where):
+    """config.json's contents -> its flag values, checked; older runs' missing flags filled."""
+    if not isinstance(saved, dict):
+        raise UsageError(f"{where} is not a JSON object of settings; delete it or use another "
+                         f"--checkpoint-dir")
+    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
+    checked = {}
+    for key, value in {**FLAGS_ADDED_LATER, **saved}.items():
+        if key in actions and key not in NOT_SAVED:
+            checked[key] = check_saved_value(actions[key], value, where)
+    for key in ("model", "run_id"):
+        if key in saved and not isinstance(saved[key], str):
+            raise UsageError(f"{where} says {key}: {json.dumps(saved[key])}, not a name; fix or "
+                             f"delete that entry")
+        checked[key] = saved.get(key)
+    return checked
+
+
+def merge_saved(spec, flags, explicit, saved, log=print):
+    """The flags with the saved run's architecture (and data folder) filled in where not typed.
+
+    A typed architecture flag that differs from the saved one, a checkpoint of another script,
+    or data of another kind (MNIST vs pictures) is refused: resuming would not fit."""
+    values = dict(flags)
+    folder = flags["checkpoint_dir"]
+    if saved is not None:
+        if saved["model"] != spec.name:
+            raise UsageError(f"{folder} holds a {saved['model']} run, not {spec.name}; pass "
+                             f"another --checkpoint-dir")
+        for flag in COMMON_ARCH_FLAGS + spec.arch_flags + RESUMED_FLAGS:
+            if flag not in saved or flag not in values:
+                continue
+            if flag in explicit and values[flag] != saved[flag] and flag not in RESUMED_FLAGS:
+                name = "--" + flag.replace("_", "-")
+                raise UsageError(f"{folder} was trained with {name} {saved[flag]}, not "
+                                 f"{values[flag]}; drop {name}, or use another --checkpoint-dir")
+            if flag not in explicit:
+                values[flag] = saved[flag]
+        values["run_id"] = saved.get("run_id")
+    if spec.picture_sizes and saved is not None and flags["generate"]:
+        values["dataset"] = saved.get("dataset") or "mnist"  # no data read: the run's own kind
+    elif spec.picture_sizes:
+        kind = resolve_kind(flags["dataset"], values["data_dir"], DATA_DIR_DEFAULT)
+        if saved is not None and saved.get("dataset") not in (None, kind):
+            raise UsageError(f"{folder} was trained on {describe_kind(saved['dataset'])}, and "
+                             f"--data-dir {values['data_dir']} holds {describe_kind(kind)}; use "
+                             f"another --checkpoint-dir for it")
+        values["dataset"] = kind
+    values["run_id"] = values.get("run_id") or uuid.uuid4().hex[:12]
+    return values
+
+
+def describe_kind(kind):
+    return "MNIST" if kind == "mnist" else "a folder of pictures"
+
+
+def read_saved(parser, folder):
+    """The checked settings in folder/config.json, or None if there is none."""
+    from checkpoints import read_config  # config.json's file format lives with the checkpoints
+    saved = read_config(folder)
+    return None if saved is None else check_saved(parser, saved,
+                                                  os.path.join(folder, "config.json"))
+
+
+def values_to_save(cfg, parser):
+    """What config.json keeps: the flags (no one-off ones), the script's name and the run id."""
+    dests = {a.dest for a in parser._actions if a.option_strings} - set(NOT_SAVED)
+    values = cfg.as_dict()
+    return {k: values[k] for k in sorted(dests | {"model", "run_id", "dataset"}) if k in values}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks and derived values, once
+
+def available_devices():
+    return ["/cpu:0"] + [f"/gpu:{i}" for i in range(len(tf.config.list_physical_devices("GPU")))]
+
+
+def resolve_device(device):
+    """None -> the first GPU if any, else /cpu:0; an unknown device is a UsageError."""
+    devices = available_devices()
+    if device is None:
+        return devices[1] if len(devices) > 1 else "/cpu:0"
+    normal = device.lower().replace("/device:", "/")
+    if normal not in devices:
+        raise UsageError(f"--device {device}: no such device here; choose one of "
+                         f"{', '.join(devices)}")
+    return normal
+
+
+def check_writable(folder, flag):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"{flag} {folder} is not writable ({e.strerror}); choose another folder")
+
+
+def freeze(spec, values, explicit, log=print):
+    """Check every setting that needs neither data nor graph, add the device and the recipe's
+    graph changes, and freeze the result (fit_to_data adds what follows from the data)."""
+    def flag_error(message):
+        raise UsageError(message)
+
+    values = dict(values)
+    values["device"] = resolve_device(values["device"])
+    gpus_seen = len(tf.config.list_physical_devices("GPU"))
+    picture_run = values["dataset"] == "folder"
+    if picture_run and values["image_size"] not in spec.picture_sizes:
+        flag_error(f"--image-size {values['image_size']}: use one of "
+                   f"{', '.join(map(str, spec.picture_sizes))} (each is one stride-2 layer)")
+    if not picture_run and explicit & {"image_size", "channels"}:
+        flag_error("--image-size and --channels apply to picture folders; MNIST is 28x28x1 (drop "
+                   "them, or point --data-dir at your pictures)")
+    if values["gpus"] > 1 and gpus_seen and values["gpus"] > gpus_seen:
+        flag_error(f"--gpus {values['gpus']}: TensorFlow sees {gpus_seen} GPU(s)")
+    if values["gpus"] > 1 and not gpus_seen and not values["generate"]:
+        log(f"note: no GPU here, so --gpus {values['gpus']} builds {values['gpus']} towers on the "
+            f"CPU: the same results as one device, and no faster")
+    if values["batch_size"] % values["gpus"]:
+        flag_error(f"--batch-size {values['batch_size']} does not split evenly over --gpus "
+                   f"{values['gpus']}; use a multiple of {values['gpus']}")
+    if values["precision"] == "fp16" and not gpus_seen:
+        flag_error("--precision fp16 needs a GPU; on CPU use --precision bf16")
+    if values["precision"] == "bf16" and values["device"].startswith("/gpu"):
+        flag_error("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp16")
+    if values["generate"] and values["fresh"]:
+        flag_error("--generate and --fresh conflict: --fresh would delete the checkpoint that "
+                   "--generate needs")
+    if values["eval_every"] and picture_run:
+        flag_error("--eval-every scores MNIST digits; it does not apply to a picture folder")
+    if values.get("digit") and not values["generate"]:
+        flag_error("--digit only applies with --generate")
+    if {"steps", "epochs"} <= explicit:
+        flag_error("pass --steps or --epochs, not both")
+    values["changes"] = frozenset(spec.recipes.get(values["recipe"], values["recipe"].split(","))
+                                  if spec.recipes else ())
+    return RunConfig(values)
+
+
+def fit_to_data(cfg, explicit, num_examples):
+    """The values that follow from the training set's size: steps per epoch, steps from
+    --epochs, and intervals given as `epoch`; a batch larger than the data is refused."""
+    if cfg.batch_size > num_examples:
+        raise UsageError(f"--batch-size {cfg.batch_size} is more than the {num_examples} "
+                         f"training images in {cfg.data_dir}; use --batch-size {num_examples} or "
+                         f"less, or add images")
+    per_epoch = num_examples // cfg.batch_size
+    epochs = None if "steps" in explicit else cfg.epochs
+    intervals = {name: per_epoch if getattr(cfg, name) == "epoch" else getattr(cfg, name)
+                 for name in ("sample_every", "save_every", "log_every", "eval_every")}
+    return cfg.replace(steps_per_epoch=per_epoch,
+                       steps=epochs * per_epoch if epochs else cfg.steps, **intervals)

@@ -1,0 +1,284 @@
+"""The TF1 graph around a script's networks: sampler, training ops, weight averaging, towers.
+
+`build(spec, cfg, data_shape)` returns a `Model`: the graph, its sampler, its training ops (none
+for a sampling-only graph), a Saver of what a resume needs, and the variables' shapes for the
+strict restore. `start_session(model, cfg, dataset)` opens a session on it with the data loaded.
+
+Graph layout (tf.compat.v1, eager disabled):
+- The training images live in the graph as a local (never saved) uint8 variable filled once at
+  start-up; each step's batch is gathered from a per-epoch permutation drawn from (seed, epoch),
+  and its noise from stateless ops seeded by (seed, step). A resumed run therefore continues the
+  same data order and noise stream, no images are fed per step, and checkpoints hold the model,
+  not the data.
+- The sampler (`noise`, `y_noise`, `is_training` placeholders -> generator) is built first, so
+  its tensors carry stable names that another program can look up after import_meta_graph.
+  Under --ema it reads generator_ema/, a moving average of G's weights updated after G steps.
+"""
+
+import dataclasses
+from typing import Optional
+
+import tf_quiet  # noqa: F401  (before TensorFlow)
+import numpy as np
+import tensorflow as tf
+
+import losses
+from config import NUM_CLASSES
+
+v1 = tf.compat.v1
+EMA_SCOPE = "generator_ema"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+    """Feed `noise` [N, z] (and `labels` one-hot [N, 10] for cgan); fetch `images` in [-1, 1]."""
+    noise: tf.Tensor
+    labels: Optional[tf.Tensor]
+    is_training: tf.Tensor
+    images: tf.Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOps:
+    images_in: tf.Tensor  # placeholders that fill the in-graph data set at start-up
+    labels_in: tf.Tensor
+    reshuffle: tf.Operation  # this epoch's permutation, from (seed, epoch)
+    d_train: tf.Operation
+    g_train: tf.Operation  # a G update that leaves the step alone (cgan's first G step)
+    g_train_and_step: tf.Tensor  # a G update, then global_step += 1
+    d_loss: tf.Tensor
+    g_loss: tf.Tensor
+    d_real: tf.Tensor  # D's mean output on the batch's real images (a probability for --loss gan)
+    d_fake: tf.Tensor  # ... and on its generated ones
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    graph: tf.Graph
+    sampler: Sampler
+    train: Optional[TrainOps]
+    saver: v1.train.Saver
+    init: list
+    variable_shapes: dict  # name -> shape of every saved variable
+
+
+def build(spec, cfg, data_shape=None):
+    """The graph for spec under cfg: training if data_shape ([N, H, W, C]) is given, else the
+    sampler alone (for --generate and evaluate.py)."""
+    graph = tf.Graph()
+    with graph.as_default(), tf.device(cfg.device):
+        v1.set_random_seed(cfg.seed)
+        v1.train.get_or_create_global_step()  # first, so no scope prefixes its name
+        sampler = build_sampler(spec, cfg)
+        train = build_training(spec, cfg, data_shape) if data_shape is not None else None
+        saved = v1.global_variables()
+        saver = v1.train.Saver(saved, max_to_keep=None)
+        init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
+    graph.finalize()
+    return Model(graph, sampler, train, saver, init,
+                 {v.op.name: v.shape.as_list() for v in saved})
+
+
+def start_session(model, cfg, dataset=None):
+    """A session on model's graph with every variable initialised and the data set loaded."""
+    sess = v1.Session(graph=model.graph, config=session_config(cfg))
+    feed = {}
+    if model.train is not None:
+        feed = {model.train.images_in: dataset.images, model.train.labels_in: dataset.labels}
+    sess.run(model.init, feed)
+    return sess
+
+
+def session_config(cfg):
+    """Soft placement, GPU memory growth, and the --gpus / --xla / --precision settings."""
+    logical_cpus = cfg.gpus if cfg.gpus > 1 and not tf.config.list_physical_devices("GPU") else 1
+    config = v1.ConfigProto(allow_soft_placement=True, device_count={"CPU": logical_cpus})
+    config.gpu_options.allow_growth = True
+    if cfg.xla:
+        config.graph_options.optimizer_options.global_jit_level = v1.OptimizerOptions.ON_1
+    rewrite = config.graph_options.rewrite_options
+    if cfg.precision == "bf16":  # oneDNN bf16 on CPU; variables and updates stay fp32
+        rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
+    elif cfg.precision == "fp16":  # CUDA fp16 on GPU; variables and updates stay fp32
+        rewrite.auto_mixed_precision = rewrite.ON
+    return config
+
+
+def uniform_noise(shape, seed):
+    return tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
+
+
+def step_seed(cfg, stream):
+    """Seed of a stateless random op for this step: noise is stream 0, a model's dropout 1, ...
+
+    Drawn from (seed, step) rather than a stateful generator, so a resumed run continues it.
+    """
+    step = tf.cast(v1.train.get_or_create_global_step(), tf.int64)
+    return tf.stack([tf.constant(cfg.seed, tf.int64), step * 4 + stream])
+
+
+def build_sampler(spec, cfg):
+    """Placeholders `noise`, `y_noise`, `is_training` -> generator output, in eval mode by default."""
+    noise = v1.placeholder(tf.float32, [None, cfg.z_dim], name="noise")
+    y_noise = (v1.placeholder(tf.float32, [None, NUM_CLASSES], name="y_noise")
+               if spec.conditional else None)
+    is_training = v1.placeholder_with_default(False, [], name="is_training")
+    labels = tf.argmax(y_noise, axis=1, output_type=tf.int32) if spec.conditional else None
+    getter = read_weight_averages if cfg.ema else None
+    with v1.variable_scope("generator", reuse=v1.AUTO_REUSE, custom_getter=getter):
+        images = spec.generator(noise, labels, cfg, is_training)
+    return Sampler(noise, y_noise, is_training, images)
+
+
+# ---------------------------------------------------------------------------------------------
+# --ema: a moving average of G's weights
+
+def read_weight_averages(getter, name, *args, **kwargs):
+    """Custom getter of G under --ema: each variable is created as usual, next to its copy in
+    generator_ema/ (starting at the same value), and G reads the copy. Copies of weights are
+    moving averages of the weights; copies of batch-norm statistics are the averaged G's own."""
+    variable = getter(name, *args, **kwargs)
+    kwargs.update(trainable=False, collections=None,
+                  initializer=lambda *_, **__: variable.initial_value)
+    return getter(averaged_name(name), *args, **kwargs)
+
+
+def averaged_name(name):
+    """generator/fc/w -> generator_ema/fc/w: where --ema keeps the copy of a G variable."""
+    return EMA_SCOPE + name[len("generator"):]
+
+
+def update_averaged_statistics(spec, cfg, z, labels):
+    """--ema: the averaged G run in training mode on the step's z, so that its batch-norm moving
+    statistics follow its own weights (the training G's statistics would not fit them). Returns
+    those updates; builds the copies too when no sampler has."""
+    update_ops = v1.get_collection_ref(v1.GraphKeys.UPDATE_OPS)
+    before = len(update_ops)
+    with v1.variable_scope("generator", reuse=v1.AUTO_REUSE, custom_getter=read_weight_averages):
+        spec.generator(z, labels, cfg, True)
+    statistics = update_ops[before:]
+    del update_ops[before:]  # the training G's own updates must not wait for these
+    return statistics
+
+
+def average_weights(cfg, after):
+    """--ema: average -= (1 - decay) * (average - weight) for every G weight, once `after` has run.
+
+    The decay ramps up as (1 + step) / (10 + step) until it reaches --ema, as TF1's
+    ExponentialMovingAverage does with num_updates, so early weights soon drop out."""
+    copies = {v.op.name: v for v in v1.global_variables(EMA_SCOPE + "/")}
+    step = tf.cast(v1.train.get_or_create_global_step(), tf.float32)
+    decay = tf.minimum(cfg.ema, (1.0 + step) / (10.0 + step))
+    updates = []
+    with tf.control_dependencies(after):
+        for weight in v1.trainable_variables("generator/"):
+            average = copies[averaged_name(weight.op.name)]
+            updates.append(average.assign_sub((1.0 - decay) * (average - weight)))
+    return tf.group(updates)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def build_training(spec, cfg, data_shape):
+    """In-graph batches and noise from global_step, the two losses and the train ops."""
+    global_step = v1.train.get_or_create_global_step()
+    num_examples = data_shape[0]
+    local = [v1.GraphKeys.LOCAL_VARIABLES]  # not saved: loaded from disk at start-up
+    images_in = v1.placeholder(tf.uint8, list(data_shape), name="dataset_images")
+    labels_in = v1.placeholder(tf.int32, [num_examples], name="dataset_labels")
+    dataset_images = v1.Variable(images_in, trainable=False, collections=local, name="dataset")
+    dataset_labels = v1.Variable(labels_in, trainable=False, collections=local, name="labels")
+    order = v1.Variable(tf.range(num_examples), trainable=False, collections=local, name="order")
+    epoch = global_step // cfg.steps_per_epoch
+    seed = tf.constant(cfg.seed, tf.int64)
+    reshuffle = order.assign(tf.random.experimental.stateless_shuffle(
+        tf.range(num_examples), seed=tf.stack([seed, tf.cast(epoch, tf.int64)])))
+    start = tf.cast((global_step % cfg.steps_per_epoch) * cfg.batch_size, tf.int32)
+    batch = order[start:start + cfg.batch_size]
+    real = tf.cast(tf.gather(dataset_images, batch), tf.float32) / 127.5 - 1.0
+    labels = tf.gather(dataset_labels, batch)
+    z = uniform_noise([cfg.batch_size, cfg.z_dim], step_seed(cfg, stream=0))
+    averaged_statistics = update_averaged_statistics(spec, cfg, z, labels) if cfg.ema else []
+
+    # One tower per device (--gpus N), each on its slice of the batch; gradients averaged.
+    devices = tower_devices(cfg)
+    d_losses, g_losses, d_grads, g_grads, real_out, fake_out = [], [], [], [], [], []
+    for device, real_i, labels_i, z_i in zip(devices, tf.split(real, len(devices)),
+                                             tf.split(labels, len(devices)),
+                                             tf.split(z, len(devices))):
+        with tf.device(device):
+            with v1.variable_scope("generator", reuse=v1.AUTO_REUSE):
+                fake = spec.generator(z_i, labels_i, cfg, True)
+            with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
+                real_logits = spec.discriminator(real_i, labels_i, cfg, True)
+                fake_logits = spec.discriminator(fake, labels_i, cfg, True)
+            d_loss_i, g_loss_i = losses.LOSSES[cfg.loss](real_logits, fake_logits)
+            d_losses.append(d_loss_i)
+            g_losses.append(g_loss_i)
+            real_out.append(real_logits)
+            fake_out.append(fake_logits)
+            d_grads.append(tf.gradients(d_loss_i, v1.trainable_variables("discriminator")))
+            g_grads.append(tf.gradients(g_loss_i, v1.trainable_variables("generator")))
+    d_loss = tf.identity(tf.add_n(d_losses) / len(devices), name="d_loss")
+    g_loss = tf.identity(tf.add_n(g_losses) / len(devices), name="g_loss")
+    d_output = losses.D_OUTPUT[cfg.loss]
+    d_real = tf.reduce_mean(d_output(tf.concat(real_out, 0)), name="d_real")
+    d_fake = tf.reduce_mean(d_output(tf.concat(fake_out, 0)), name="d_fake")
+
+    def train_op(tower_grads, scope, beta1):
+        variables = v1.trainable_variables(scope)
+        grads = tower_grads[0] if len(tower_grads) == 1 else [
+            tf.add_n(list(g)) / len(tower_grads) for g in zip(*tower_grads)]
+        with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS, scope)):
+            return v1.train.AdamOptimizer(cfg.learning_rate, beta1=beta1, name=f"adam_{scope}"
+                                          ).apply_gradients(zip(grads, variables))
+
+    d_train = train_op(d_grads, "discriminator", cfg.beta1 if cfg.beta1_d is None else cfg.beta1_d)
+    g_train = train_op(g_grads, "generator", cfg.beta1)
+    last_g_step = g_train
+    if cfg.ema:  # the averaged G's statistics once a step, its weights after every G step
+        last_g_step = average_weights(cfg, after=[g_train] + averaged_statistics)
+        g_train = average_weights(cfg, after=[g_train])
+    with tf.control_dependencies([last_g_step]):  # the step advances only after G has read it
+        g_train_and_step = global_step.assign_add(1)
+    return TrainOps(images_in, labels_in, reshuffle, d_train, g_train, g_train_and_step,
+                    d_loss, g_loss, d_real, d_fake)
+
+
+def tower_devices(cfg):
+    """--gpus N: /gpu:0..N-1; with no GPU, N logical CPU devices (how the tests check towers)."""
+    if cfg.gpus == 1:
+        return [cfg.device]
+    kind = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return [f"/{kind}:{i}" for i in range(cfg.gpus)]
+
+
+def train_step(sess, ops, g_steps, fetch=False):
+    """One iteration: a D step, then g_steps G steps, the last of which advances global_step.
+
+    With fetch, returns a dict of this iteration's d_loss, g_loss, d_real and d_fake (read
+    during the D step, and the G loss during the last G step); otherwise fetches nothing."""
+    if not fetch:
+        sess.run(ops.d_train)
+        for _ in range(g_steps - 1):
+            sess.run(ops.g_train)
+        sess.run(ops.g_train_and_step)
+        return None
+    _, d_loss, d_real, d_fake = sess.run([ops.d_train, ops.d_loss, ops.d_real, ops.d_fake])
+    for _ in range(g_steps - 1):
+        sess.run(ops.g_train)
+    _, g_loss = sess.run([ops.g_train_and_step, ops.g_loss])
+    return dict(d_loss=float(d_loss), g_loss=float(g_loss), d_real=float(d_real),
+                d_fake=float(d_fake))
+
+
+def images_of(sess, sampler, z, labels=None, batch=1000):
+    """Generated images in [-1, 1] for z [N, z_dim] (and digit labels [N] for cgan)."""
+    parts = []
+    for i in range(0, len(z), batch):
+        feed = {sampler.noise: z[i:i + batch]}
+        if sampler.labels is not None:
+            feed[sampler.labels] = np.eye(NUM_CLASSES, dtype=np.float32)[labels[i:i + batch]]
+        parts.append(sess.run(sampler.images, feed))
+    return np.concatenate(parts)

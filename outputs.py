@@ -1,0 +1,233 @@
+"""What a run writes for people to look at under --sample-dir: grids, GIF, loss log and plot.
+
+Pixel convention, the same everywhere: uint8 [0, 255] on disk and in memory, float [-1, 1]
+inside the graph (tanh output); `to_uint8` converts back.
+
+A sample folder belongs to one run: `run.json` there holds the run id that config.json holds
+beside the checkpoints. A run writes, truncates or deletes grids and logs only in a folder it
+owns, so another run's samples or the user's own files are never touched. Grids, plots and
+logs are best effort: a failure warns and never stops training or a checkpoint save.
+"""
+
+import csv
+import fnmatch
+import io
+import json
+import math
+import os
+import re
+
+import numpy as np
+
+from errors import UsageError
+from files import atomic_write_bytes, why_write_failed
+
+RUN_MARKER = "run.json"
+LOSS_CSV = "losses.csv"
+LOSS_PNG = "losses.png"
+TRAINING_GIF = "training.gif"
+GRID_NAME = "step_{:06d}.png"
+GRID_PATTERN = re.compile(r"step_(\d{6,})\.png")
+TRAINING_OUTPUTS = ("step_*.png", TRAINING_GIF, LOSS_CSV, LOSS_PNG)
+GENERATED_OUTPUTS = ("generated.png", "generated.npy", "generated_labels.npy")
+LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec",
+                "mnist_score", "frechet", "digits_present")  # the last three with --eval-every
+
+
+# ---------------------------------------------------------------------------------------------
+# Which run a sample folder belongs to
+
+def read_owner(sample_dir):
+    """The run id in sample_dir's run.json, or None if there is none (or it is not ours)."""
+    try:
+        with open(os.path.join(sample_dir, RUN_MARKER)) as f:
+            owner = json.load(f)
+    except (OSError, ValueError):
+        return None
+    run_id = owner.get("run_id") if isinstance(owner, dict) else None
+    return run_id if isinstance(run_id, str) else None
+
+
+def files_like(folder, patterns):
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if any(fnmatch.fnmatch(n, p) for p in patterns))
+
+
+def claim_sample_dir(sample_dir, run_id, checkpoint_dir, adopt=False):
+    """Make sample_dir this run's, or refuse: it holds another run's samples or the user's files.
+
+    adopt: a run saved before runs had ids takes over its unmarked sample folder."""
+    owner = read_owner(sample_dir)
+    if owner is None:
+        found = files_like(sample_dir, TRAINING_OUTPUTS)
+        if found and not adopt:
+            raise UsageError(f"--sample-dir {sample_dir} holds {found[0]} and other files this run "
+                             f"did not write; pass another --sample-dir, or move them away")
+        atomic_write_bytes(os.path.join(sample_dir, RUN_MARKER), json.dumps(
+            {"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)}).encode())
+    elif owner != run_id:
+        raise UsageError(f"--sample-dir {sample_dir} holds the samples of another run (not the one "
+                         f"in {checkpoint_dir}); pass another --sample-dir")
+
+
+def check_generated_outputs_free(sample_dir):
+    """--generate overwrites generated.* only in a folder a run of ours owns, or where absent."""
+    found = files_like(sample_dir, GENERATED_OUTPUTS)
+    if found and read_owner(sample_dir) is None:
+        raise UsageError(f"--sample-dir {sample_dir} already holds {found[0]}, not written by "
+                         f"this repository's scripts; pass another --sample-dir")
+
+
+def best_effort(what, action, log=print):
+    """Run action(); on failure warn in one line and go on (samples never stop training)."""
+    try:
+        action()
+    except (OSError, ValueError) as e:
+        log(f"warning: could not write {what} ({why_write_failed(e, what)}); training goes on")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures: grids, PNG, GIF
+
+def to_uint8(images):
+    """Graph output in [-1, 1] -> uint8 [0, 255]."""
+    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(images, rows=None, border=1, border_value=128):
+    """Montage of uint8 images [N, H, W, C] with `border`-pixel gray borders, as the articles draw."""
+    images = np.asarray(images, np.uint8)
+    n, h, w, c = images.shape
+    rows = rows or int(np.ceil(np.sqrt(n)))
+    cols = int(np.ceil(n / rows))
+    grid = np.full((border + rows * (h + border), border + cols * (w + border), c), border_value,
+                   np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, cols)
+        top, left = border + r * (h + border), border + col * (w + border)
+        grid[top:top + h, left:left + w] = image
+    return grid[..., 0] if c == 1 else grid
+
+
+def png_bytes(image):
+    import imageio.v2 as imageio
+    buffer = io.BytesIO()
+    imageio.imwrite(buffer, image, format="png")
+    return buffer.getvalue()
+
+
+def save_png(path, image):
+    atomic_write_bytes(path, png_bytes(image))
+
+
+def save_gif(path, frames, fps=5):
+    """One looping GIF of the given frames: uint8 arrays, or paths of PNG files."""
+    import imageio.v2 as imageio
+    frames = [imageio.imread(f) if isinstance(f, str) else f for f in frames]
+    if not frames:
+        return
+    buffer = io.BytesIO()
+    imageio.mimsave(buffer, frames, format="gif", duration=1.0 / fps, loop=0)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def grid_steps(sample_dir):
+    """Steps of the grids in sample_dir, oldest first."""
+    if not os.path.isdir(sample_dir):
+        return []
+    return sorted(int(m.group(1)) for m in map(GRID_PATTERN.fullmatch, os.listdir(sample_dir)) if m)
+
+
+def remove_grids_after(sample_dir, step):
+    """On resume: the grids of steps the restored checkpoint has not reached are redrawn."""
+    for grid_step in grid_steps(sample_dir):
+        if grid_step > step:
+            os.remove(os.path.join(sample_dir, GRID_NAME.format(grid_step)))
+
+
+def write_training_gif(sample_dir):
+    """GIF of every grid so far (it continues across resumes)."""
+    save_gif(os.path.join(sample_dir, TRAINING_GIF),
+             [os.path.join(sample_dir, GRID_NAME.format(s)) for s in grid_steps(sample_dir)])
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss log: a CSV that resume truncates, and its plot
+
+def read_loss_log(path):
+    """The CSV's rows as dicts; rows cut short (a crash, a full disk) are left out."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if (r.get("step") or "").isdigit() and is_number(r.get("g_loss"))]
+
+
+def is_number(text):
+    try:
+        return math.isfinite(float(text))
+    except (TypeError, ValueError):
+        return False
+
+
+def truncate_loss_log(path, last_step):
+    """Keep the rows up to last_step, so a resumed run neither duplicates nor skips rows."""
+    rows = [r for r in read_loss_log(path) if int(r["step"]) <= last_step]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, LOSS_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def append_loss_rows(path, rows):
+    new_file = not os.path.exists(path)
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, LOSS_COLUMNS, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def smoothed(values, weight=0.9):
+    """Exponential moving average with TensorBoard's debiasing (its smoothing slider)."""
+    out, average = [], 0.0
+    for i, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        out.append(average / (1 - weight ** i))
+    return out
+
+
+def plot_losses(csv_path, png_path, title=""):
+    """Two panels: the losses (raw faint, smoothed strong), and D's mean output on real and on
+    generated images, D(x) and D(G(z)), the usual sign of a GAN's health."""
+    rows = read_loss_log(csv_path)
+    if not rows:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = [int(r["step"]) for r in rows]
+    fig, (losses, outputs) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    panels = ((losses, (("d_loss", "D loss"), ("g_loss", "G loss")), "loss"),
+              (outputs, (("d_real", "D(x), real"), ("d_fake", "D(G(z)), generated")),
+               "D's mean output"))
+    for ax, curves, label in panels:
+        for (column, name), colour in zip(curves, ("tab:blue", "tab:orange")):
+            kept = [(s, float(r[column])) for s, r in zip(steps, rows) if is_number(r.get(column))]
+            if not kept:
+                continue
+            x, y = zip(*kept)
+            ax.plot(x, y, color=colour, alpha=0.25, linewidth=1)
+            ax.plot(x, smoothed(y), color=colour, linewidth=2, label=name)
+        ax.set_ylabel(label)
+        if ax.lines:
+            ax.legend(loc="best")
+    outputs.set_xlabel("step")
+    losses.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    atomic_write_bytes(png_path, buffer.getvalue())
