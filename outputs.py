@@ -64,8 +64,17 @@ def claim_sample_dir(sample_dir, run_id, checkpoint_dir, adopt=False):
         if found and not adopt:
             raise UsageError(f"--sample-dir {sample_dir} holds {found[0]} and other files this run "
                              f"did not write; pass another --sample-dir, or move them away")
-        atomic_write_bytes(os.path.join(sample_dir, RUN_MARKER), json.dumps(
-            {"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)}).encode())
+        marker = json.dumps({"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)})
+        try:  # O_EXCL: of two runs claiming one new folder at once, exactly one gets it
+            fd = os.open(os.path.join(sample_dir, RUN_MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o644)
+        except FileExistsError:
+            if read_owner(sample_dir) is None:  # there, but not a marker we can read
+                raise UsageError(f"{os.path.join(sample_dir, RUN_MARKER)} is unreadable; delete it "
+                                 f"if no run uses {sample_dir}, or pass another --sample-dir")
+            return claim_sample_dir(sample_dir, run_id, checkpoint_dir)
+        with os.fdopen(fd, "w") as f:
+            f.write(marker)
     elif owner != run_id:
         raise UsageError(f"--sample-dir {sample_dir} holds the samples of another run (not the one "
                          f"in {checkpoint_dir}); pass another --sample-dir")

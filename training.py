@@ -307,8 +307,7 @@ def main(spec, argv=None, log=print):
             return sampling.generate(spec, cfg, log)
         config.check_writable(flags["checkpoint_dir"], "--checkpoint-dir")
         config.check_writable(flags["sample_dir"], "--sample-dir")
-        with checkpoints.RunLock(flags["checkpoint_dir"]), \
-                checkpoints.RunLock(flags["sample_dir"], "--sample-dir"):
+        with checkpoints.RunLock(flags["checkpoint_dir"]):
             saved = config.read_saved(parser, flags["checkpoint_dir"])
             if flags["fresh"]:  # checked as a new run before anything is deleted
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, None),

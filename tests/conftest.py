@@ -11,6 +11,7 @@ import data
 
 def write_tiny_mnist(folder, n=128, seed=0):
     """n 28x28 images of bright squares whose position depends on the label, as IDX .gz files."""
+    os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
     images = np.zeros((n, 28, 28), np.uint8)
