@@ -28,7 +28,7 @@ from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
 # The article's run is --width 1 --steps 60000: about 1.1 s an iteration on a 2-core CPU (18 h).
 # A quarter of its channels trains about 10x faster. Sampling from G's averaged weights (--ema)
-# raised the lowest per-digit accuracy from 96.6% (nines) to 98.8% (sevens; README, Measured).
+# raised the lowest per-digit accuracy from 96.6% (nines) to 98.8% (sevens; docs/RESULTS.md).
 DEFAULTS = dict(steps=6000, batch_size=100, z_dim=100, learning_rate=2e-4, beta1=0.5,
                 ema=0.999, sample_every=500, save_every=1000, width=0.25)
 BN_DECAY = 0.9

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 import losses
 from data import resolve_kind
-from errors import UsageError
+from errors import OneLineParser, UsageError
 
 DATA_DIR_DEFAULT = "MNIST_data"
 NUM_CLASSES = 10
@@ -117,7 +117,7 @@ def recipe_type(recipes, changes):
 # The parser: every flag and its default, once
 
 def build_parser(spec):
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=f"{spec.name}.py",
         description=(sys.modules[spec.generator.__module__].__doc__ or "").split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -283,17 +283,22 @@ def check_saved(parser, saved, where):
     if not isinstance(saved, dict):
         raise UsageError(f"{where} is not a JSON object of settings; delete it or use another "
                          f"--checkpoint-dir")
+    model = saved.get("model", "unknown")
+    if not isinstance(model, str):
+        raise UsageError(f"{where} says model: {json.dumps(model)}, not a name; fix or delete "
+                         f"that entry")
+    if model != parser.prog[:-len(".py")]:  # another script's run: its flags are not ours
+        return {"model": model, "run_id": None}
     actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
     checked = {}
     for key, value in {**FLAGS_ADDED_LATER, **saved}.items():
         if key in actions and key not in NOT_SAVED:
             checked[key] = check_saved_value(actions[key], value, where)
-    for key in ("model", "run_id"):
-        if key in saved and not isinstance(saved[key], str):
-            raise UsageError(f"{where} says {key}: {json.dumps(saved[key])}, not a name; fix or "
-                             f"delete that entry")
-        checked[key] = saved.get(key)
-    return checked
+    run_id = saved.get("run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise UsageError(f"{where} says run_id: {json.dumps(run_id)}, not a name; fix or delete "
+                         f"that entry")
+    return {**checked, "model": model, "run_id": run_id}
 
 
 def merge_saved(spec, flags, explicit, saved, log=print):

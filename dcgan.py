@@ -13,7 +13,7 @@ Bugs of the article fixed in every recipe:
   losses are computed from logits here.
 
 The article's graph collapses with its settings (it saw only the digit 1; measured here too,
-see README). What fixed that in the ablation (README, Measured) was the optimizer: Adam with
+see docs/RESULTS.md). What fixed that in the ablation (docs/RESULTS.md) was the optimizer: Adam with
 beta1 0.5 and a learning rate of 1e-3 or more (with beta1 0.9, or at 2e-4, it collapsed). The
 default `stable` recipe keeps the article's layers and channels and adds the two graph changes
 that measurably helped on top: a minibatch-standard-deviation feature in D, which lets D see
@@ -36,7 +36,7 @@ from config import positive_int
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
 
 # The article's settings were batch 256, Adam 1e-4 (TF's default beta1 0.9), 20k steps; its graph
-# collapses with them (see README, Measured). The defaults are the stable recipe's; the article's
+# collapses with them (see docs/RESULTS.md). The defaults are the stable recipe's; the article's
 # run is: --recipe article --batch-size 256 --learning-rate 1e-4 --beta1 0.9 --steps 20000 --ema 0
 DEFAULTS = dict(steps=10000, batch_size=64, z_dim=100, learning_rate=2e-3, beta1=0.5, ema=0.999,
                 sample_every=500, save_every=1000, recipe="stable")

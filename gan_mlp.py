@@ -8,7 +8,7 @@
 Epoch-based as in the article: a line per epoch with D/G loss and its time, a CSV row, a
 checkpoint and a sample grid per epoch, at any --batch-size (at batch 100: 600 steps).
 
-Defaults that differ from the article's, each measured (README, Measured): 10 epochs instead of
+Defaults that differ from the article's, each measured (docs/RESULTS.md): 10 epochs instead of
 71 (after 71 the digit 2 had nearly vanished and ones made 28% of the samples; after 10 all ten
 digits were there, in 6x less time); samples drawn with a moving average of G's weights
 (--ema 0.999: Frechet distance 195 instead of 230, MNIST score 7.65 instead of 7.45); and Adam

@@ -79,12 +79,22 @@ def batch_norm(x, training, scope, decay=0.9, epsilon=1e-5, scale=True):
         if training is True:
             y, mean, var = with_batch_statistics()
             for moving, value in ((moving_mean, mean), (moving_var, var)):
-                update = v1.assign_sub(moving, (1.0 - decay) * (moving - value))
-                v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, update)
+                update_moving_average(moving, value, decay)
             return y
         if training is False:
             return with_moving_statistics()
         return tf.cond(training, lambda: with_batch_statistics()[0], with_moving_statistics)
+
+
+def update_moving_average(moving, value, decay):
+    """moving -= (1 - decay) * (moving - value), put in UPDATE_OPS, after any earlier update of
+    the same statistic: a D called on real and on generated images updates it twice a step,
+    and two unordered updates give a result that depends on which thread ran first."""
+    key = "moving_average_updates/" + moving.op.name
+    with tf.control_dependencies(v1.get_collection(key)[-1:]):
+        update = v1.assign_sub(moving, (1.0 - decay) * (moving - value))
+    v1.add_to_collection(key, update)
+    v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, update)
 
 
 def lrelu(x, alpha=0.2):

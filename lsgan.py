@@ -5,7 +5,7 @@
     python lsgan.py --loss gan       # the article's plain DCGAN loss on the same graph
     python lsgan.py --generate       # new digits from the newest checkpoint
 
-Beyond the article, each measured (README, Measured): samples are drawn with a moving average
+Beyond the article, each measured (docs/RESULTS.md): samples are drawn with a moving average
 of G's weights (--ema 0.999: Frechet distance 34 instead of 53 from the same run), and the
 default `stable` recipe gives D a minibatch-standard-deviation feature before its dense layers,
 so that it sees when a batch is too alike (Frechet distance 34 -> 16, the scarcest digit

@@ -1,81 +1,162 @@
 """Quick ablations: train a script's graph in-process for a few thousand steps and score it.
 
-    .venv/bin/python bench/ablate.py dcgan --recipe mbstd,glrelu --beta1 0.5 \\
+    python bench/ablate.py dcgan --recipe mbstd,glrelu --beta1 0.5 \\
         --learning-rate 2e-4 --steps 3000 --batch-size 64
 
-Same graph code as the scripts (training.build_training), seed 0, one data permutation for the
-whole run (no per-epoch reshuffle, no checkpoints or grids: faster than a real run), then
-evaluate.py's figures for 5,000 samples (z from numpy seed 1) in eval mode. Prints a sample
-spread ("diversity": the mean over pixels of the std over 64 fixed z) every 250 steps, and a
-RESULT line (two with --ema: averaged weights, then the last ones); writes a grid of 64 samples
-to --grid. The dcgan ablation table in README.md was measured with this script.
+MODEL is one of gan_mlp, dcgan, cgan, lsgan; every other flag is that script's own (see
+`python dcgan.py --help`) and is checked by its parser. Same graph code as the scripts
+(graph.build, graph.start_session), seed 0 unless --seed, on /cpu:0 unless --device, one data
+permutation for the whole run (no per-epoch reshuffle, no checkpoints or grids: faster than a
+real run), then evaluate.py's figures for 5,000 samples (z from numpy seed 1) in eval mode.
+Prints a sample spread ("diversity": the mean over pixels of the std over 64 fixed z) every 250
+steps, and a RESULT line (two with --ema: averaged weights, then the last ones); writes a grid
+of 64 samples to --grid. The dcgan ablation table in README.md was measured with this script.
 """
 
+# Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
 import argparse
-import importlib
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
 
-import numpy as np
-import tensorflow as tf
+MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
+EVAL_SAMPLES = 5000
+PRINT_EVERY = 250
+PROG = "ablate.py"
+# The scripts' flags for things an ablation does not do (no checkpoints, grids, logs, resumes)
+UNUSED_FLAGS = ("generate", "fresh", "minutes", "sample_dir", "checkpoint_dir", "sample_every",
+                "save_every", "log_every", "eval_every", "keep", "num_images", "digit")
 
-import evaluate
-import training
-import utils
 
-v1 = tf.compat.v1
+class HelpFormatter(argparse.RawDescriptionHelpFormatter,
+                    argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, and each flag's default."""
 
 
-def main():
-    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
-        sys.exit(__doc__)
-    module = importlib.import_module(sys.argv[1])
-    args = sys.argv[2:]
-    grid = "ablation.png"
-    if "--grid" in args:
-        grid = args.pop(args.index("--grid") + 1)
-        args.remove("--grid")
-    cfg, _ = training.parse_config(module.SPEC, args)
-    cfg.device, cfg.dataset = "/cpu:0", "mnist"
-    images, labels = utils.load_mnist(cfg.data_dir, "train")
-    graph = tf.Graph()
-    with graph.as_default():
-        v1.set_random_seed(0)
-        v1.train.get_or_create_global_step()
-        sampler = training.build_sampler(module.SPEC, cfg)
-        ops = training.build_training(module.SPEC, cfg, len(images), images.shape[1:])
-        samplers = {"": sampler}
-        if cfg.ema:  # also score the last weights, from the same run
-            samplers["last weights "] = training.build_sampler(
-                module.SPEC, argparse.Namespace(**{**vars(cfg), "ema": 0.0}))
-        init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
-    fixed_z = np.random.uniform(-1, 1, (64, cfg.z_dim)).astype(np.float32)
-    with v1.Session(graph=graph) as sess:
-        sess.run(init, {ops["images_in"]: images, ops["labels_in"]: labels.astype(np.int32)})
-        sess.run(ops["reshuffle"])
+def fail(message, code=2):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def front_parser():
+    parser = OneLineParser(
+        prog=PROG, allow_abbrev=False, description=__doc__,
+        usage=f"{PROG} [-h] [--grid PNG] MODEL [SCRIPT FLAGS ...]",
+        epilog="Any other flag is the script's own (python MODEL.py --help lists them), e.g.\n"
+               "--recipe, --steps, --batch-size, --learning-rate, --ema, --data-dir, --device.",
+        formatter_class=HelpFormatter)
+    parser.add_argument("model", metavar="MODEL", choices=MODELS,
+                        help=f"which script's graph to train: {', '.join(MODELS)}")
+    parser.add_argument("--grid", metavar="PNG", default="ablation.png",
+                        help="PNG file for a grid of 64 samples (its folder must exist)")
+    return parser
+
+
+def check_grid_path(path):
+    """--grid is checked before training, so a bad path does not waste the run."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        fail(f"--grid {path} is a folder; give a file name, e.g. {os.path.join(path, 'grid.png')}")
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        fail(f"--grid {path}: cannot write in {folder}; create the folder or choose another path")
+
+
+def make_config(spec, args):
+    """The frozen run config from the script's own flags, as its main() makes it for a new run
+    (a flag error is one line, exit 2), on MNIST, on /cpu:0 unless --device is given."""
+    import config
+    script_parser = config.build_parser(spec)
+    script_parser.error = lambda message: fail(
+        f"{message} (flags after MODEL are {spec.name}.py's own; python {spec.name}.py --help "
+        f"lists them)")
+    script_parser.parse_args(args)  # only to check them with one-line errors
+    flags, explicit, _ = config.parse(spec, args)
+    unused = [name for name in UNUSED_FLAGS if name in explicit]
+    if unused:
+        fail(f"--{unused[0].replace('_', '-')} does nothing here: an ablation keeps no checkpoints, "
+             f"grids or logs and scores once at the end; drop it")
+    if flags["dataset"] == "folder":
+        fail("ablations score MNIST digits; drop --dataset folder")
+    if spec.picture_sizes:
+        flags["dataset"] = "mnist"
+    if "device" not in explicit:
+        flags["device"] = "/cpu:0"
+    if "data_dir" in explicit and not os.path.isdir(flags["data_dir"]):
+        fail(f"--data-dir {flags['data_dir']} is not a folder; point it at a folder with MNIST's "
+             f"IDX files, or leave it out to use {config.DATA_DIR_DEFAULT} (fetched if absent)")
+    values = config.merge_saved(spec, flags, explicit, None)
+    return config.freeze(spec, values, explicit, log=print), explicit
+
+
+def train_and_score(spec, cfg, explicit, args, grid_path):
+    import tempfile
+
+    import numpy as np
+    import tensorflow as tf
+
+    import checkpoints
+    import config
+    import data
+    import graph
+    import metrics
+    import outputs
+    import sampling
+
+    tf.compat.v1.disable_eager_execution()
+    mnist = data.load_training_data("mnist", cfg.data_dir, log=print)
+    cfg = config.fit_to_data(cfg, explicit, len(mnist.images))
+    model = graph.build(spec, cfg, mnist.images.shape)
+    ops, sampler = model.train, model.sampler
+    fixed = {sampler.noise: sampling.draw_z(0, 64, cfg.z_dim), sampler.is_training: True}
+    if spec.conditional:
+        fixed[sampler.labels] = np.eye(config.NUM_CLASSES, dtype=np.float32)[np.arange(64) % 10]
+    z = sampling.draw_z(1, EVAL_SAMPLES, cfg.z_dim)
+    labels = np.arange(EVAL_SAMPLES) % config.NUM_CLASSES if spec.conditional else None
+    samples = {}
+    with graph.start_session(model, cfg, mnist) as sess, \
+            tempfile.TemporaryDirectory() as scratch:
+        sess.run(ops.reshuffle)  # once: one permutation for the whole run
         for step in range(cfg.steps):
-            d_loss, g_loss, _ = training.train_step(sess, ops, module.SPEC.g_steps,
-                                                    fetch_losses=True)
-            if step % 250 == 0:
-                x = sess.run(sampler["images"], {sampler["noise"]: fixed_z,
-                                                 sampler["is_training"]: True})
-                print(step, round(float(d_loss), 3), round(float(g_loss), 3), "diversity",
+            losses = graph.train_step(sess, ops, spec.g_steps, fetch=step % PRINT_EVERY == 0)
+            if losses:
+                x = sess.run(sampler.images, fixed)
+                print(step, round(losses["d_loss"], 3), round(losses["g_loss"], 3), "diversity",
                       round(float(x.std(axis=0).mean()), 4), flush=True)
-        classifier = evaluate.Classifier()
-        reference, _ = classifier(utils.load_mnist(cfg.data_dir, "test")[0])
-        z = np.random.default_rng(1).uniform(-1, 1, (5000, cfg.z_dim)).astype(np.float32)
-        labels = np.arange(5000) % 10 if module.SPEC.conditional else None
-        samples = {k: training.generate_images(sess, s, z, labels) for k, s in samplers.items()}
+        samples[""] = outputs.to_uint8(graph.images_of(sess, sampler, z, labels))
+        if cfg.ema:  # also score the last weights of the same run, read back as evaluate.py does
+            checkpoints.save(sess, model.saver, scratch, cfg.steps, keep=1)
+            last = cfg.replace(ema=0.0, checkpoint_dir=scratch, seed=1, num_images=EVAL_SAMPLES)
+            samples["last weights "] = sampling.sample_from_checkpoint(spec, last, labels,
+                                                                       log=lambda m: None)
+    classifier = metrics.Classifier()
+    reference, _ = classifier(data.load_mnist(cfg.data_dir, "test", log=print)[0])
     for kind, images in samples.items():
-        r = evaluate.score(images, classifier, reference, labels)
+        r = metrics.score(images, classifier, reference, labels)
         print("RESULT", kind + " ".join(args), "score", round(r["mnist_score"], 3), "frechet",
               round(r["frechet"], 1), "digits", r["digits_present"], "largest",
               round(r["largest_share"], 3), flush=True)
-    utils.save_png(grid, utils.image_grid(samples[""][:64]))
+    outputs.save_png(grid_path, outputs.image_grid(samples[""][:64]))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    front, args = front_parser().parse_known_args(argv)
+    check_grid_path(front.grid)
+    import importlib
+    spec = importlib.import_module(front.model).SPEC  # imports TensorFlow
+    from errors import UserError
+    try:
+        cfg, explicit = make_config(spec, args)
+        train_and_score(spec, cfg, explicit, args, front.grid)
+    except UserError as e:
+        fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,16 +1,17 @@
 """Training speed of each script's TF1 graph, against the same model written the modern way.
 
-    .venv/bin/python bench/benchmark.py                 # all graphs, fp32 / bf16 / XLA rows
-    .venv/bin/python bench/benchmark.py --models dcgan --steps 50
+    python bench/benchmark.py                 # all graphs, fp32 / bf16 / XLA rows
+    python bench/benchmark.py --models dcgan --steps 50
 
 For each graph: training images/s over --steps steps after --warmup steps (the scripts' own
-graph, in-graph batches, the same sess.run calls as training.py's loop), the FLOPs of one
-training iteration, the share of this machine's peak (a large fp32 matmul, measured in the same
-run) that reaches, and the ratio to the Keras + tf.function + tf.data baseline
-(bench/keras_baseline.py, run in its own process). The last line reads
+graph from graph.build, in-graph batches, the same sess.run calls as training.py's loop), the
+FLOPs of one training iteration, the share of this machine's peak (a large fp32 matmul,
+measured in the same run) that reaches, and the ratio to the Keras + tf.function + tf.data
+baseline (bench/keras_baseline.py, run in its own process). The last line reads
 `min ratio ours/baseline: X`, the smallest fp32 ratio over the graphs.
 """
 
+# Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
 import argparse
 import json
 import os
@@ -21,18 +22,80 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
 
-import numpy as np
-import tensorflow as tf
-
-import training
-
-v1 = tf.compat.v1
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
+VARIANTS = {  # row name -> the script flags it adds
+    "fp32": [],
+    "bf16": ["--precision", "bf16"],  # oneDNN rewrite, CPU only
+    "fp16": ["--precision", "fp16"],  # CUDA rewrite, GPU only
+    "xla": ["--xla"],
+    "ema": ["--ema", "0.999"],  # the cost of the weight average
+}
+PROG = "benchmark.py"
+
+
+def fail(message, code=2):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def whole_number(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
+        return value
+    return parse
+
+
+def positive_number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def names_from(allowed, what):
+    """A comma-separated list, each item one of allowed."""
+    def parse(text):
+        names = [n for n in text.split(",") if n]
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: use {what} from {', '.join(allowed)}, comma-separated")
+        return names
+    return parse
+
+
+def parse_args(argv):
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=names_from(MODELS, "scripts"), default=list(MODELS),
+                        help="comma-separated scripts (default: all)")
+    parser.add_argument("--steps", type=whole_number(1), default=30,
+                        help="timed iterations per graph (default: %(default)s)")
+    parser.add_argument("--warmup", type=whole_number(0), default=5,
+                        help="untimed iterations first (default: %(default)s)")
+    parser.add_argument("--variants", type=names_from(tuple(VARIANTS), "rows"),
+                        default=None,
+                        help="rows per graph besides the baseline: fp32, bf16 (CPU only), fp16 "
+                             "(GPU only), xla, and ema (fp32 with --ema 0.999, the cost of the "
+                             "weight average); the first row's FLOPs are used for every row. "
+                             "Default: fp32,bf16,xla, or fp32,fp16,xla where TensorFlow sees a "
+                             "GPU")
+    parser.add_argument("--cgan-width", type=positive_number, default=None,
+                        help="cgan's --width for both ours and the baseline (default: cgan's)")
+    return parser.parse_args(argv)
 
 
 def machine():
+    import tensorflow as tf
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -45,10 +108,12 @@ def machine():
 
 def peak_flops(n=2048, repeats=10):
     """FLOP/s of an n x n fp32 matmul, the yardstick for each graph's share of the machine."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
     graph = tf.Graph()
     with graph.as_default():
-        a = tf.Variable(tf.random.normal([n, n]))
-        b = tf.Variable(tf.random.normal([n, n]))
+        a = v1.Variable(tf.random.normal([n, n]))
+        b = v1.Variable(tf.random.normal([n, n]))
         product = tf.reduce_sum(tf.matmul(a, b))
         init = v1.global_variables_initializer()
     with v1.Session(graph=graph) as sess:
@@ -63,9 +128,11 @@ def peak_flops(n=2048, repeats=10):
 def iteration_flops(graph, sess, ops, g_steps):
     """FLOPs of one training iteration: the ops each of its sess.run calls really executed,
     each costed by TensorFlow's registered FLOP statistics (matmuls, convolutions, ...)."""
+    import tensorflow as tf
     from tensorflow.python.framework import ops as ops_lib
+    v1 = tf.compat.v1
     total = 0
-    for fetch, times in ((ops["d_train"], 1), (ops["g_train"], g_steps)):
+    for fetch, times in ((ops.d_train, 1), (ops.g_train, g_steps)):
         run_meta = v1.RunMetadata()
         sess.run(fetch, options=v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE),
                  run_metadata=run_meta)
@@ -82,38 +149,52 @@ def iteration_flops(graph, sess, ops, g_steps):
     return total
 
 
-def ours(name, steps, warmup, xla=False, precision="fp32", cgan_width=None, ema=0.0):
-    """images/s and FLOPs per iteration of the script's own training graph."""
-    module = __import__(name)
-    spec = module.SPEC
-    # --ema 0 but in the ema rows: the Keras baseline keeps no weight average
-    argv = ["--precision", precision, "--ema", str(ema)] + (["--xla"] if xla else [])
+def random_mnist(n=8192):
+    """Random digits-shaped data (speed does not depend on the pixels), as the baseline uses."""
+    import numpy as np
+    import data
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    return data.Dataset(images, labels, f"{n} random 28x28 images")
+
+
+def run_config(spec, argv, num_examples):
+    """The frozen config of a new run of spec with these flags (as tests/conftest.make_config)."""
+    import config
+    flags, explicit, _ = config.parse(spec, argv)
+    cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, None, log=print),
+                        explicit, log=print)
+    return config.fit_to_data(cfg, explicit, num_examples)
+
+
+def variant_config(name, variant, num_examples, cgan_width=None):
+    """(spec, frozen config) of one row: the script's defaults and the variant's flags."""
+    import importlib
+    spec = importlib.import_module(name).SPEC
+    # --ema 0 except in the ema rows: the Keras baseline keeps no weight average
+    argv = ["--ema", "0"] + VARIANTS[variant]
     if cgan_width:
         argv += ["--width", str(cgan_width)]
-    cfg, _ = training.parse_config(spec, argv)
-    cfg.device = training.validate_device(cfg.device)
-    if hasattr(cfg, "dataset"):
-        cfg.dataset = "mnist"
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (8192, 28, 28, 1), dtype=np.uint8)
-    labels = rng.integers(0, 10, 8192).astype(np.int32)
-    graph = tf.Graph()
-    with graph.as_default(), tf.device(cfg.device):
-        v1.set_random_seed(0)
-        v1.train.get_or_create_global_step()
-        ops = training.build_training(spec, cfg, len(images), images.shape[1:])
-        init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
-    with v1.Session(graph=graph, config=training.session_config(cfg)) as sess:
-        sess.run(init, {ops["images_in"]: images, ops["labels_in"]: labels})
-        sess.run(ops["reshuffle"])
+    if spec.picture_sizes:
+        argv += ["--dataset", "mnist"]
+    return spec, run_config(spec, argv, num_examples)
 
+
+def ours(spec, cfg, dataset, steps, warmup):
+    """images/s and FLOPs per iteration of the script's own training graph."""
+    import graph
+    model = graph.build(spec, cfg, dataset.images.shape)
+    ops = model.train
+    with graph.start_session(model, cfg, dataset) as sess:
+        sess.run(ops.reshuffle)
         for _ in range(warmup):
-            training.train_step(sess, ops, spec.g_steps)
+            graph.train_step(sess, ops, spec.g_steps)
         started = time.perf_counter()
         for _ in range(steps):
-            training.train_step(sess, ops, spec.g_steps)
+            graph.train_step(sess, ops, spec.g_steps)
         seconds = time.perf_counter() - started
-        flops = iteration_flops(graph, sess, ops, spec.g_steps)
+        flops = iteration_flops(model.graph, sess, ops, spec.g_steps)
     return dict(images_per_sec=steps * cfg.batch_size / seconds, step_ms=1000 * seconds / steps,
                 flops=flops, batch=cfg.batch_size)
 
@@ -123,52 +204,72 @@ def baseline(name, steps, warmup, cgan_width=None):
                "--steps", str(steps), "--warmup", str(warmup)]
     if cgan_width:
         command += ["--cgan-width", str(cgan_width)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
-    if result.returncode:
-        raise RuntimeError(f"baseline {name} failed: {result.stderr[-1000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        fail(f"the Keras baseline for {name} ran over an hour; use fewer --steps", 1)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode or not lines:
+        why = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        fail(f"the Keras baseline for {name} failed (exit {result.returncode}: {why}); run "
+             f"{' '.join(command[1:])} to see it all", 1)
+    return json.loads(lines[-1])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated scripts")
-    parser.add_argument("--steps", type=int, default=30, help="timed iterations per graph")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first")
-    parser.add_argument("--variants", default="fp32,bf16,xla",
-                        help="rows per graph besides the baseline: fp32, bf16, xla, and ema "
-                             "(fp32 with --ema 0.999, the cost of the weight average)")
-    parser.add_argument("--cgan-width", type=float, default=None,
-                        help="cgan's --width for both ours and the baseline (default: cgan's)")
-    args = parser.parse_args()
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import tf_quiet  # noqa: F401  (before TensorFlow)
+    import tensorflow as tf
+    from errors import UserError
 
-    peak = peak_flops()
-    print(f"machine: {machine()}")
-    print(f"peak (2048^2 fp32 matmul): {peak / 1e9:.0f} GFLOP/s")
-    print(f"{'graph':<10} {'variant':<9} {'batch':>5} {'ms/iter':>8} {'img/s':>8} "
-          f"{'GFLOP/it':>9} {'% peak':>7} {'ours/base':>9}")
+    tf.compat.v1.disable_eager_execution()  # TF1 graph mode, as the scripts run
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    variants = args.variants or ["fp32", "fp16" if gpu else "bf16", "xla"]
+    if "fp16" in variants and not gpu:
+        fail("--variants fp16 is the CUDA rewrite and TensorFlow sees no GPU; on CPU use bf16")
+    if "bf16" in variants and gpu:
+        fail("--variants bf16 is the CPU (oneDNN) rewrite and the graphs run on the GPU; use fp16")
     ratios = []
-    for name in args.models.split(","):
-        width = (args.cgan_width or __import__("cgan").DEFAULTS["width"]) if name == "cgan" else None
-        base = baseline(name, args.steps, args.warmup, width)
-        rows = []
-        for variant in args.variants.split(","):
-            result = ours(name, args.steps, args.warmup, xla=variant == "xla",
-                          precision="bf16" if variant == "bf16" else "fp32", cgan_width=width,
-                          ema=0.999 if variant == "ema" else 0.0)
-            rows.append((variant, result))
-        flops = rows[0][1]["flops"]
-        for variant, r in rows:
-            ratio = r["images_per_sec"] / base["images_per_sec"]
-            if variant == "fp32":
-                ratios.append(ratio)
-            share = 100 * flops / (r["step_ms"] / 1000) / peak
-            print(f"{name:<10} {variant:<9} {r['batch']:>5} {r['step_ms']:>8.1f} "
-                  f"{r['images_per_sec']:>8.0f} {flops / 1e9:>9.2f} {share:>7.1f} {ratio:>9.2f}")
-        print(f"{name:<10} {'keras':<9} {rows[0][1]['batch']:>5} {base['step_ms']:>8.1f} "
-              f"{base['images_per_sec']:>8.0f} {'':>9} {'':>7} {'1.00':>9}")
-    print(f"min ratio ours/baseline: {min(ratios):.2f}")
+    try:
+        dataset = random_mnist()
+        rows = {}  # every row's config first: a variant this machine cannot run stops here
+        for name in args.models:
+            width = None
+            if name == "cgan":
+                import cgan
+                width = args.cgan_width or cgan.DEFAULTS["width"]
+            rows[name] = (width, [(variant, *variant_config(name, variant, len(dataset.images),
+                                                            width)) for variant in variants])
+        peak = peak_flops()
+        print(f"machine: {machine()}")
+        print(f"peak (2048^2 fp32 matmul): {peak / 1e9:.0f} GFLOP/s")
+        print(f"{'graph':<10} {'variant':<9} {'batch':>5} {'ms/iter':>8} {'img/s':>8} "
+              f"{'GFLOP/it':>9} {'% peak':>7} {'ours/base':>9}", flush=True)
+        for name, (width, configs) in rows.items():
+            base = baseline(name, args.steps, args.warmup, width)
+            results = [(variant, ours(spec, cfg, dataset, args.steps, args.warmup))
+                       for variant, spec, cfg in configs]
+            flops = results[0][1]["flops"]
+            for variant, r in results:
+                ratio = r["images_per_sec"] / base["images_per_sec"]
+                if variant == "fp32":
+                    ratios.append(ratio)
+                share = 100 * flops / (r["step_ms"] / 1000) / peak
+                print(f"{name:<10} {variant:<9} {r['batch']:>5} {r['step_ms']:>8.1f} "
+                      f"{r['images_per_sec']:>8.0f} {flops / 1e9:>9.2f} {share:>7.1f} "
+                      f"{ratio:>9.2f}", flush=True)
+            print(f"{name:<10} {'keras':<9} {results[0][1]['batch']:>5} {base['step_ms']:>8.1f} "
+                  f"{base['images_per_sec']:>8.0f} {'':>9} {'':>7} {'1.00':>9}", flush=True)
+    except UserError as e:
+        fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    if ratios:
+        print(f"min ratio ours/baseline: {min(ratios):.2f}")
+    else:
+        print("min ratio ours/baseline: - (no fp32 row; add fp32 to --variants)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

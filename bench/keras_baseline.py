@@ -7,23 +7,31 @@ Run as its own process (Keras does not work in a process that disabled eager exe
     python bench/keras_baseline.py dcgan --steps 20 --warmup 5     # prints one JSON line
 """
 
+# Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
 import argparse
 import json
 import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np
-import tensorflow as tf
-from tensorflow import keras
-from tensorflow.keras import layers
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from layers import minibatch_stddev  # noqa: E402  plain tf ops, so Keras can call it as well
+from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
 
-L = layers
+# Filled in by import_tensorflow() once the flags are good (eager execution stays on: Keras).
+np = tf = keras = L = minibatch_stddev = None
+PROG = "keras_baseline.py"
+
+
+def import_tensorflow():
+    global np, tf, keras, L, minibatch_stddev
+    import tf_quiet  # noqa: F401  (before TensorFlow: its start-up lines off the console)
+    import numpy
+    import tensorflow
+    from tensorflow import keras as keras_
+    from tensorflow.keras import layers as keras_layers
+    import layers  # plain tf ops, so Keras can call minibatch_stddev as well
+    np, tf, keras, L = numpy, tensorflow, keras_, keras_layers
+    minibatch_stddev = layers.minibatch_stddev
 
 
 def leaky(alpha=0.2):
@@ -90,10 +98,10 @@ def cgan_models(z_dim, width=1):
 
 # name -> (models, batch, z_dim, learning rate, beta1 G, beta1 D, G steps, loss, conditional)
 SETUPS = {
-    "gan_mlp": (gan_mlp_models, 100, 100, 2e-4, 0.5, 0.1, 1, "gan", False),
-    "dcgan": (dcgan_models, 64, 100, 2e-4, 0.5, 0.5, 1, "gan", False),
-    "cgan": (cgan_models, 100, 100, 2e-4, 0.5, 0.5, 2, "gan", True),
-    "lsgan": (lsgan_models, 128, 96, 1e-3, 0.5, 0.5, 1, "lsgan", False),
+    "gan_mlp": ("gan_mlp_models", 100, 100, 2e-4, 0.5, 0.1, 1, "gan", False),
+    "dcgan": ("dcgan_models", 64, 100, 2e-4, 0.5, 0.5, 1, "gan", False),
+    "cgan": ("cgan_models", 100, 100, 2e-4, 0.5, 0.5, 2, "gan", True),
+    "lsgan": ("lsgan_models", 128, 96, 1e-3, 0.5, 0.5, 1, "lsgan", False),
 }
 
 
@@ -108,7 +116,8 @@ def losses(kind, real, fake):
 
 
 def measure(name, steps, warmup, batch=None, cgan_width=1.0):
-    build, default_batch, z_dim, lr, beta1_g, beta1_d, g_steps, kind, conditional = SETUPS[name]
+    builder, default_batch, z_dim, lr, beta1_g, beta1_d, g_steps, kind, conditional = SETUPS[name]
+    build = globals()[builder]
     batch = batch or default_batch
     g, d = build(z_dim, cgan_width) if name == "cgan" else build(z_dim)
     g_opt = keras.optimizers.Adam(lr, beta_1=beta1_g)
@@ -156,17 +165,36 @@ def measure(name, steps, warmup, batch=None, cgan_width=1.0):
     return dict(model=name, images_per_sec=steps * batch / seconds, step_ms=1000 * seconds / steps)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", choices=sorted(SETUPS))
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--cgan-width", type=float, default=1.0)
-    args = parser.parse_args()
+def number(kind, what, zero_ok=False):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"must be {'0 or more' if zero_ok else 'positive'}, got {text}")
+        return value
+    return parse
+
+
+def main(argv=None):
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser.add_argument("model", choices=sorted(SETUPS), help="whose graph to rebuild in Keras")
+    parser.add_argument("--steps", type=number(int, "a whole number"), default=20,
+                        help="timed iterations (default: %(default)s)")
+    parser.add_argument("--warmup", type=number(int, "a whole number", zero_ok=True), default=5,
+                        help="untimed iterations first, tracing included (default: %(default)s)")
+    parser.add_argument("--batch-size", type=number(int, "a whole number"), default=None,
+                        help="default: the script's own")
+    parser.add_argument("--cgan-width", type=number(float, "a number"), default=1.0,
+                        help="cgan's --width (default: %(default)s)")
+    args = parser.parse_args(argv)
+    import_tensorflow()
     print(json.dumps(measure(args.model, args.steps, args.warmup, args.batch_size,
                              args.cgan_width)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,14 +1,16 @@
 """Which bounds a picture-folder run: decoding the pictures, or training on them?
 
-    .venv/bin/python bench/pictures.py                          # 1,000 synthetic 250x250 JPEGs
-    .venv/bin/python bench/pictures.py --data-dir ~/faces       # your own folder
+    python bench/pictures.py                          # 1,000 synthetic 250x250 JPEGs
+    python bench/pictures.py --data-dir ~/faces       # your own folder
 
-Prints images/s of the input pipeline alone (decode, resize, center-crop; done once at start,
-in parallel) and of training dcgan.py's 64x64 graph on the decoded images (in-graph batches,
-as in a real run). Decoding runs once per run while training reads the in-memory copy every
-step, so a run is bound by training unless decoding is slower than training per image.
+Prints images/s of the input pipeline alone (data.load_picture_folder: decode, resize,
+center-crop; done once at start, in parallel) and of training dcgan.py's 64x64 graph on the
+decoded images (graph.build and graph.start_session: in-graph batches, as in a real run).
+Decoding runs once per run while training reads the in-memory copy every step, so a run is
+bound by training unless decoding is slower than training per image.
 """
 
+# Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
 import argparse
 import os
 import sys
@@ -16,20 +18,60 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
 
-import numpy as np
-import tensorflow as tf
-from PIL import Image
+PROG = "pictures.py"
 
-import dcgan
-import training
-import utils
 
-v1 = tf.compat.v1
+def fail(message, code=2):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def whole_number(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
+        return value
+    return parse
+
+
+def existing_folder(text):
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is not a folder; point it at a folder of "
+                                         f"pictures, or leave it out for synthetic ones")
+    return text
+
+
+def parse_args(argv):
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data-dir", type=existing_folder, default=None,
+                        help="a folder of pictures (subfolders too); default: synthetic JPEGs")
+    parser.add_argument("--count", type=whole_number(1), default=1000,
+                        help="synthetic pictures (without --data-dir)")
+    parser.add_argument("--image-size", type=whole_number(1), default=64,
+                        help="dcgan.py's --image-size: 16, 32, 64, 128 or 256")
+    parser.add_argument("--batch-size", type=whole_number(1), default=64,
+                        help="images per step; at most the number of pictures")
+    parser.add_argument("--steps", type=whole_number(1), default=10, help="timed training steps")
+    parser.add_argument("--warmup", type=whole_number(0), default=2,
+                        help="untimed training steps first")
+    args = parser.parse_args(argv)
+    if args.data_dir is None and args.batch_size > args.count:
+        parser.error(f"--batch-size {args.batch_size} is more than --count {args.count} "
+                     f"pictures; use --count {args.batch_size} or more, or --batch-size "
+                     f"{args.count} or less")
+    return args
 
 
 def synthetic_folder(folder, count, size=250):
+    import numpy as np
+    from PIL import Image
     rng = np.random.default_rng(0)
     for i in range(count):
         smooth = rng.integers(0, 256, (size // 10, size // 10, 3), dtype=np.uint8)
@@ -37,52 +79,67 @@ def synthetic_folder(folder, count, size=250):
         picture.save(os.path.join(folder, f"{i:05d}.jpg"), quality=90)
 
 
-def training_speed(images, image_size, batch_size, steps, warmup):
-    cfg, _ = training.parse_config(dcgan.SPEC, ["--image-size", str(image_size),
-                                                "--batch-size", str(batch_size)])
-    cfg.device, cfg.dataset = training.validate_device(None), "folder"
-    graph = tf.Graph()
-    with graph.as_default(), tf.device(cfg.device):
-        v1.train.get_or_create_global_step()
-        ops = training.build_training(dcgan.SPEC, cfg, len(images), images.shape[1:])
-        init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
-    with v1.Session(graph=graph, config=training.session_config(cfg)) as sess:
-        labels = np.zeros(len(images), np.int32)
-        sess.run(init, {ops["images_in"]: images, ops["labels_in"]: labels})
-        sess.run(ops["reshuffle"])
+def picture_config(spec, folder, image_size, batch_size):
+    """dcgan.py's frozen config for a new run on the folder (as tests/conftest.make_config),
+    without the data: checked before any picture is decoded."""
+    import config
+    argv = ["--dataset", "folder", "--data-dir", folder, "--image-size", str(image_size),
+            "--batch-size", str(batch_size)]
+    flags, explicit, _ = config.parse(spec, argv)
+    values = config.merge_saved(spec, flags, explicit, None, log=print)
+    return config.freeze(spec, values, explicit, log=print), explicit
+
+
+def training_speed(spec, cfg, dataset, steps, warmup):
+    import graph
+    model = graph.build(spec, cfg, dataset.images.shape)
+    with graph.start_session(model, cfg, dataset) as sess:
+        sess.run(model.train.reshuffle)
         for i in range(warmup + steps):
             if i == warmup:
                 started = time.perf_counter()
-            training.train_step(sess, ops, dcgan.SPEC.g_steps)
-        return steps * batch_size / (time.perf_counter() - started)
+            graph.train_step(sess, model.train, spec.g_steps)
+        return steps * cfg.batch_size / (time.perf_counter() - started)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data-dir", help="a folder of pictures; default: synthetic JPEGs")
-    parser.add_argument("--count", type=int, default=1000, help="synthetic pictures")
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = args.data_dir or scratch
-        if not args.data_dir:
-            synthetic_folder(folder, args.count)
-        started = time.perf_counter()
-        images, skipped = utils.load_picture_folder(folder, args.image_size, 3)
-        decode = len(images) / (time.perf_counter() - started)
-    print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}")
-    print(f"pipeline (decode + resize + crop, {os.cpu_count()} processes): {decode:.0f} images/s "
-          f"({len(images)} pictures, {skipped} skipped)")
-    train = training_speed(images, args.image_size, args.batch_size, args.steps, args.warmup)
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import tf_quiet  # noqa: F401  (before TensorFlow)
+    import numpy as np
+    import tensorflow as tf
+
+    import config
+    import data
+    import dcgan
+    from errors import UserError
+
+    tf.compat.v1.disable_eager_execution()  # TF1 graph mode, as the scripts run
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = args.data_dir or scratch
+            cfg, explicit = picture_config(dcgan.SPEC, folder, args.image_size, args.batch_size)
+            if not args.data_dir:
+                synthetic_folder(folder, args.count)
+            started = time.perf_counter()
+            images, skipped = data.load_picture_folder(folder, args.image_size, 3)
+            decode = len(images) / (time.perf_counter() - started)
+        print(f"machine: {os.cpu_count()} cores, TensorFlow {tf.__version__}")
+        print(f"pipeline (decode + resize + crop, {os.cpu_count()} processes): {decode:.0f} "
+              f"images/s ({len(images)} pictures, {skipped} skipped)", flush=True)
+        dataset = data.Dataset(images, np.zeros(len(images), np.int32),
+                               f"{len(images)} pictures in {folder}")
+        cfg = config.fit_to_data(cfg, explicit, len(images))
+        train = training_speed(dcgan.SPEC, cfg, dataset, args.steps, args.warmup)
+    except UserError as e:
+        fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
     print(f"training dcgan {args.image_size}x{args.image_size}x3, batch {args.batch_size}: "
           f"{train:.0f} images/s")
     print(f"bound by: {'training' if train < decode else 'the input pipeline'} "
           f"(decoding happens once per run, training every step)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

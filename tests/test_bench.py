@@ -1,0 +1,75 @@
+"""bench/: every script answers --help, and bad input with one line on stderr and exit code 2.
+
+Each runs in its own process from the repository root; none trains (the flags are checked
+before TensorFlow is imported, except where a script's own flags are forwarded)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON_SCRIPTS = ("ablate.py", "benchmark.py", "pictures.py", "keras_baseline.py")
+
+
+def run(command, timeout=60):
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHON": sys.executable})
+
+
+def python(script, *args):
+    return run([sys.executable, os.path.join("bench", script), *args])
+
+
+def quality(*args):
+    return run(["bash", os.path.join("bench", "quality.sh"), *args])
+
+
+def assert_one_line_usage_error(result, *words):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "error:" in lines[0] and all(w in lines[0] for w in words), lines[0]
+
+
+@pytest.mark.parametrize("script", PYTHON_SCRIPTS)
+def test_help(script):
+    result = python(script, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: " + script)
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_quality_help_without_other_arguments():
+    result = quality("--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: bench/quality.sh NAME SCRIPT")
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("script, args, words", [
+    ("ablate.py", ["nope"], ["invalid choice: 'nope'", "dcgan"]),
+    ("benchmark.py", ["--steps", "abc"], ["--steps", "'abc' is not a whole number"]),
+    ("pictures.py", ["--data-dir", "no/such/folder"], ["no/such/folder is not a folder"]),
+    ("keras_baseline.py", ["nope"], ["invalid choice: 'nope'"]),
+], ids=["ablate-unknown-model", "benchmark-not-a-number", "pictures-missing-folder",
+        "keras_baseline-unknown-model"])
+def test_bad_input_is_one_line(script, args, words):
+    assert_one_line_usage_error(python(script, *args), *words)
+
+
+def test_ablate_checks_the_scripts_own_flags_in_one_line():
+    result = python("ablate.py", "dcgan", "--steps", "abc")
+    assert_one_line_usage_error(result, "--steps", "python dcgan.py --help")
+
+
+def test_quality_wrong_script_is_one_line():
+    result = quality("some-run", "nope.py", "--steps", "2")
+    assert_one_line_usage_error(result, "no training script nope", "dcgan.py")
+    assert not os.path.exists(os.path.join(ROOT, "runs", "some-run"))
+
+
+def test_quality_missing_script_is_one_line():
+    assert_one_line_usage_error(quality("some-run"), "SCRIPT")
