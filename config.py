@@ -21,96 +21,19 @@ import tf_quiet  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 import losses
+from checkpoints import read_config
 from data import resolve_kind
-from errors import OneLineParser, UsageError
+from errors import UsageError
+from flags import (NUM_CLASSES, OneLineParser, bounded_int, digit_list, interval,  # noqa: F401
+                   positive_float, positive_int, recipe_type, unit_interval)
 
 DATA_DIR_DEFAULT = "MNIST_data"
-NUM_CLASSES = 10
 MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigabytes of PNG
 MAX_SEED = 2 ** 31 - 1
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir",)  # taken from the saved run unless typed, never a conflict
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
 NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "help")
-
-
-# ---------------------------------------------------------------------------------------------
-# Flag types: each raises ArgumentTypeError with a hint, which argparse prints as one line
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def bounded_int(low, high):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
-        return value
-    return parse
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def unit_interval(hint="must be in [0, 1)"):
-    """An argparse type for a number in [0, 1); `hint` says what to pass instead."""
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1.0
-        if not 0.0 <= value < 1.0:
-            raise argparse.ArgumentTypeError(f"{text}: {hint}")
-        return value
-    return parse
-
-
-def interval(text):
-    """A number of steps, or `epoch`: once per pass over the data, at any batch size."""
-    if text == "epoch":
-        return text
-    try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a number of steps or 'epoch'")
-
-
-def digit_list(text):
-    try:
-        digits = [int(d) for d in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a digit or comma-separated digits")
-    if not all(0 <= d < NUM_CLASSES for d in digits):
-        raise argparse.ArgumentTypeError(f"digits are 0-9, got {text}")
-    return digits
-
-
-def recipe_type(recipes, changes):
-    """--recipe: a named recipe, or a comma-separated list of single changes for ablations."""
-    def parse(text):
-        unknown = set() if text in recipes else set(text.split(",")) - set(changes)
-        if unknown:
-            raise argparse.ArgumentTypeError(
-                f"{text!r}: use {' or '.join(recipes)}, or changes from {', '.join(changes)}")
-        return text
-    return parse
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +264,7 @@ def describe_kind(kind):
 
 def read_saved(parser, folder):
     """The checked settings in folder/config.json, or None if there is none."""
-    from checkpoints import read_config  # config.json's file format lives with the checkpoints
+
     saved = read_config(folder)
     return None if saved is None else check_saved(parser, saved,
                                                   os.path.join(folder, "config.json"))

@@ -1,16 +1,5 @@
 """The errors a user can act on. Each message is one line that says what to do; the scripts
-print it and exit with `exit_code`, never with a traceback. (No TensorFlow here: the bench
-scripts check their flags with OneLineParser before TensorFlow loads.)"""
-
-import argparse
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr (exit 2), not the usage block."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
-
+print it and exit with `exit_code`, never with a traceback."""
 
 class UserError(Exception):
     """A problem the user must act on (bad input, data, checkpoint, or a run that diverged)."""

@@ -20,7 +20,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
+from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 EVAL_SAMPLES = 5000
@@ -34,11 +34,6 @@ UNUSED_FLAGS = ("generate", "fresh", "minutes", "sample_dir", "checkpoint_dir", 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter,
                     argparse.ArgumentDefaultsHelpFormatter):
     """The docstring as written, and each flag's default."""
-
-
-def fail(message, code=2):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(code)
 
 
 def front_parser():
@@ -59,9 +54,9 @@ def check_grid_path(path):
     """--grid is checked before training, so a bad path does not waste the run."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        fail(f"--grid {path} is a folder; give a file name, e.g. {os.path.join(path, 'grid.png')}")
+        exit_with_error(PROG, f"--grid {path} is a folder; give a file name, e.g. {os.path.join(path, 'grid.png')}")
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        fail(f"--grid {path}: cannot write in {folder}; create the folder or choose another path")
+        exit_with_error(PROG, f"--grid {path}: cannot write in {folder}; create the folder or choose another path")
 
 
 def make_config(spec, args):
@@ -69,23 +64,23 @@ def make_config(spec, args):
     (a flag error is one line, exit 2), on MNIST, on /cpu:0 unless --device is given."""
     import config
     script_parser = config.build_parser(spec)
-    script_parser.error = lambda message: fail(
+    script_parser.error = lambda message: exit_with_error(PROG, 
         f"{message} (flags after MODEL are {spec.name}.py's own; python {spec.name}.py --help "
         f"lists them)")
     script_parser.parse_args(args)  # only to check them with one-line errors
     flags, explicit, _ = config.parse(spec, args)
     unused = [name for name in UNUSED_FLAGS if name in explicit]
     if unused:
-        fail(f"--{unused[0].replace('_', '-')} does nothing here: an ablation keeps no checkpoints, "
+        exit_with_error(PROG, f"--{unused[0].replace('_', '-')} does nothing here: an ablation keeps no checkpoints, "
              f"grids or logs and scores once at the end; drop it")
     if flags["dataset"] == "folder":
-        fail("ablations score MNIST digits; drop --dataset folder")
+        exit_with_error(PROG, "ablations score MNIST digits; drop --dataset folder")
     if spec.picture_sizes:
         flags["dataset"] = "mnist"
     if "device" not in explicit:
         flags["device"] = "/cpu:0"
     if "data_dir" in explicit and not os.path.isdir(flags["data_dir"]):
-        fail(f"--data-dir {flags['data_dir']} is not a folder; point it at a folder with MNIST's "
+        exit_with_error(PROG, f"--data-dir {flags['data_dir']} is not a folder; point it at a folder with MNIST's "
              f"IDX files, or leave it out to use {config.DATA_DIR_DEFAULT} (fetched if absent)")
     values = config.merge_saved(spec, flags, explicit, None)
     return config.freeze(spec, values, explicit, log=print), explicit
@@ -152,9 +147,9 @@ def main(argv=None):
         cfg, explicit = make_config(spec, args)
         train_and_score(spec, cfg, explicit, args, front.grid)
     except UserError as e:
-        fail(str(e), e.exit_code)
+        exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        exit_with_error(PROG, "interrupted", 130)
     return 0
 
 

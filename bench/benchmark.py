@@ -15,14 +15,13 @@ baseline (bench/keras_baseline.py, run in its own process). The last line reads
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
+from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 VARIANTS = {  # row name -> the script flags it adds
@@ -33,33 +32,6 @@ VARIANTS = {  # row name -> the script flags it adds
     "ema": ["--ema", "0.999"],  # the cost of the weight average
 }
 PROG = "benchmark.py"
-
-
-def fail(message, code=2):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
-def whole_number(low):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def names_from(allowed, what):
@@ -78,9 +50,9 @@ def parse_args(argv):
     parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--models", type=names_from(MODELS, "scripts"), default=list(MODELS),
                         help="comma-separated scripts (default: all)")
-    parser.add_argument("--steps", type=whole_number(1), default=30,
+    parser.add_argument("--steps", type=bounded_int(1), default=30,
                         help="timed iterations per graph (default: %(default)s)")
-    parser.add_argument("--warmup", type=whole_number(0), default=5,
+    parser.add_argument("--warmup", type=bounded_int(0), default=5,
                         help="untimed iterations first (default: %(default)s)")
     parser.add_argument("--variants", type=names_from(tuple(VARIANTS), "rows"),
                         default=None,
@@ -89,21 +61,16 @@ def parse_args(argv):
                              "weight average); the first row's FLOPs are used for every row. "
                              "Default: fp32,bf16,xla, or fp32,fp16,xla where TensorFlow sees a "
                              "GPU")
-    parser.add_argument("--cgan-width", type=positive_number, default=None,
+    parser.add_argument("--cgan-width", type=positive_float, default=None,
                         help="cgan's --width for both ours and the baseline (default: cgan's)")
     return parser.parse_args(argv)
 
 
 def machine():
     import tensorflow as tf
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from machine import cpu_name
     gpus = tf.config.list_physical_devices("GPU")
-    return f"{name}, {os.cpu_count()} cores, {len(gpus)} GPU(s), TensorFlow {tf.__version__}"
+    return f"{cpu_name()}, {os.cpu_count()} cores, {len(gpus)} GPU(s), TensorFlow {tf.__version__}"
 
 
 def peak_flops(n=2048, repeats=10):
@@ -207,11 +174,11 @@ def baseline(name, steps, warmup, cgan_width=None):
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     except subprocess.TimeoutExpired:
-        fail(f"the Keras baseline for {name} ran over an hour; use fewer --steps", 1)
+        exit_with_error(PROG, f"the Keras baseline for {name} ran over an hour; use fewer --steps", 1)
     lines = result.stdout.strip().splitlines()
     if result.returncode or not lines:
         why = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        fail(f"the Keras baseline for {name} failed (exit {result.returncode}: {why}); run "
+        exit_with_error(PROG, f"the Keras baseline for {name} failed (exit {result.returncode}: {why}); run "
              f"{' '.join(command[1:])} to see it all", 1)
     return json.loads(lines[-1])
 
@@ -226,9 +193,9 @@ def main(argv=None):
     gpu = bool(tf.config.list_physical_devices("GPU"))
     variants = args.variants or ["fp32", "fp16" if gpu else "bf16", "xla"]
     if "fp16" in variants and not gpu:
-        fail("--variants fp16 is the CUDA rewrite and TensorFlow sees no GPU; on CPU use bf16")
+        exit_with_error(PROG, "--variants fp16 is the CUDA rewrite and TensorFlow sees no GPU; on CPU use bf16")
     if "bf16" in variants and gpu:
-        fail("--variants bf16 is the CPU (oneDNN) rewrite and the graphs run on the GPU; use fp16")
+        exit_with_error(PROG, "--variants bf16 is the CPU (oneDNN) rewrite and the graphs run on the GPU; use fp16")
     ratios = []
     try:
         dataset = random_mnist()
@@ -261,9 +228,9 @@ def main(argv=None):
             print(f"{name:<10} {'keras':<9} {results[0][1]['batch']:>5} {base['step_ms']:>8.1f} "
                   f"{base['images_per_sec']:>8.0f} {'':>9} {'':>7} {'1.00':>9}", flush=True)
     except UserError as e:
-        fail(str(e), e.exit_code)
+        exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        exit_with_error(PROG, "interrupted", 130)
     if ratios:
         print(f"min ratio ours/baseline: {min(ratios):.2f}")
     else:

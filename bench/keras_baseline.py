@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
+from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
 
 # Filled in by import_tensorflow() once the flags are good (eager execution stays on: Keras).
 np = tf = keras = L = minibatch_stddev = None

@@ -18,26 +18,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from errors import OneLineParser  # noqa: E402  (no TensorFlow: flags first)
+from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
 
 PROG = "pictures.py"
-
-
-def fail(message, code=2):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
-def whole_number(low):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
-        return value
-    return parse
 
 
 def existing_folder(text):
@@ -52,14 +35,14 @@ def parse_args(argv):
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-dir", type=existing_folder, default=None,
                         help="a folder of pictures (subfolders too); default: synthetic JPEGs")
-    parser.add_argument("--count", type=whole_number(1), default=1000,
+    parser.add_argument("--count", type=bounded_int(1), default=1000,
                         help="synthetic pictures (without --data-dir)")
-    parser.add_argument("--image-size", type=whole_number(1), default=64,
+    parser.add_argument("--image-size", type=bounded_int(1), default=64,
                         help="dcgan.py's --image-size: 16, 32, 64, 128 or 256")
-    parser.add_argument("--batch-size", type=whole_number(1), default=64,
+    parser.add_argument("--batch-size", type=bounded_int(1), default=64,
                         help="images per step; at most the number of pictures")
-    parser.add_argument("--steps", type=whole_number(1), default=10, help="timed training steps")
-    parser.add_argument("--warmup", type=whole_number(0), default=2,
+    parser.add_argument("--steps", type=bounded_int(1), default=10, help="timed training steps")
+    parser.add_argument("--warmup", type=bounded_int(0), default=2,
                         help="untimed training steps first")
     args = parser.parse_args(argv)
     if args.data_dir is None and args.batch_size > args.count:
@@ -131,9 +114,9 @@ def main(argv=None):
         cfg = config.fit_to_data(cfg, explicit, len(images))
         train = training_speed(dcgan.SPEC, cfg, dataset, args.steps, args.warmup)
     except UserError as e:
-        fail(str(e), e.exit_code)
+        exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        exit_with_error(PROG, "interrupted", 130)
     print(f"training dcgan {args.image_size}x{args.image_size}x3, batch {args.batch_size}: "
           f"{train:.0f} images/s")
     print(f"bound by: {'training' if train < decode else 'the input pipeline'} "

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import checkpoints
@@ -61,11 +62,12 @@ def test_minutes_stops_cleanly_with_a_checkpoint_grid_and_gif(tmp_path, run_dirs
     assert (tmp_path / "samples" / "training.gif").exists()
 
 
-def test_console_shows_no_tensorflow_start_up_lines(tmp_path):
+@pytest.mark.parametrize("script", ["gan_mlp.py", "dcgan.py", "cgan.py", "lsgan.py"])
+def test_console_shows_no_tensorflow_start_up_lines(tmp_path, script):
     write_tiny_mnist(str(tmp_path / "mnist"))
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "cgan.py"), "--data-dir", str(tmp_path / "mnist"),
+        [sys.executable, os.path.join(ROOT, script), "--data-dir", str(tmp_path / "mnist"),
          "--sample-dir", str(tmp_path / "s"), "--checkpoint-dir", str(tmp_path / "c"),
          "--batch-size", "16", "--steps", "2", "--log-every", "1"],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)

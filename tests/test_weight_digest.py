@@ -13,7 +13,6 @@ own: cgan's came out differently after other graphs had run in the same process.
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import sys
 
@@ -30,6 +29,7 @@ import dcgan
 import gan_mlp
 import graph
 import lsgan
+from machine import cpu_name
 
 v1 = tf.compat.v1
 DIGESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weight_digests.json")
@@ -37,13 +37,7 @@ SPECS = (gan_mlp.SPEC, dcgan.SPEC, cgan.SPEC, lsgan.SPEC)
 
 
 def machine_kind():
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{name} | TensorFlow {tf.__version__}"
+    return f"{cpu_name()} | TensorFlow {tf.__version__}"
 
 
 def weight_digest(spec, folder, steps=20):

@@ -1,0 +1,93 @@
+"""Flag types and the one-line argparse front, with no TensorFlow: the bench scripts check
+their flags with these before TensorFlow loads. Each type raises ArgumentTypeError with a
+hint, which OneLineParser prints as one line."""
+
+import argparse
+import sys
+
+NUM_CLASSES = 10
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (exit 2), not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def exit_with_error(prog, message, code=2):
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+
+def bounded_int(low, high=None):
+    """A whole number from low to high (no upper bound if high is None)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"must be from {low} to {high}, got {value}" if high is not None else
+                ("must be positive" if low == 1 else f"must be {low} or more") + f", got {value}")
+        return value
+    return parse
+
+
+positive_int = bounded_int(1)
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def unit_interval(hint="must be in [0, 1)"):
+    """An argparse type for a number in [0, 1); `hint` says what to pass instead."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"{text}: {hint}")
+        return value
+    return parse
+
+
+def interval(text):
+    """A number of steps, or `epoch`: once per pass over the data, at any batch size."""
+    if text == "epoch":
+        return text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number of steps or 'epoch'")
+
+
+def digit_list(text):
+    try:
+        digits = [int(d) for d in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a digit or comma-separated digits")
+    if not all(0 <= d < NUM_CLASSES for d in digits):
+        raise argparse.ArgumentTypeError(f"digits are 0-9, got {text}")
+    return digits
+
+
+def recipe_type(recipes, changes):
+    """--recipe: a named recipe, or a comma-separated list of single changes for ablations."""
+    def parse(text):
+        unknown = set() if text in recipes else set(text.split(",")) - set(changes)
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: use {' or '.join(recipes)}, or changes from {', '.join(changes)}")
+        return text
+    return parse
