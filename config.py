@@ -33,7 +33,9 @@ MAX_SEED = 2 ** 31 - 1
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir",)  # taken from the saved run unless typed, never a conflict
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
-NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "help")
+NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames",
+             "export_generator", "refine", "refine_rate", "refine_layer", "reject",
+             "reject_percentile", "help")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,6 +87,15 @@ def build_parser(spec):
                      help="restore the newest checkpoint and write a grid of new images")
     gen.add_argument("--num-images", type=bounded_int(1, MAX_IMAGES), default=64,
                      help="images written by --generate")
+    gen.add_argument("--walk", action="store_true",
+                     help="with --generate: also walk.gif (and walk.npy, the frames): each image "
+                          "moves smoothly from one random z to another (spherical interpolation)")
+    gen.add_argument("--walk-frames", type=bounded_int(2, 1000), default=32,
+                     help="frames of --walk, its two end points included")
+    add_guided_sampling_arguments(gen)
+    gen.add_argument("--export-generator", metavar="DIR", default=None,
+                     help="with --generate: also write G's sampling weights alone (the average "
+                          "under --ema) and config.json to DIR, a small folder --generate reads")
     if spec.conditional:
         gen.add_argument("--digit", type=digit_list, default=None,
                          help="with --generate: only these digits, e.g. 7 or 1,3,5")
@@ -122,6 +133,23 @@ def build_parser(spec):
     return parser
 
 
+def add_guided_sampling_arguments(group):
+    """--refine and --reject: sampling with the run's own D (guided_sampling.py); shared by
+    --generate and evaluate.py."""
+    group.add_argument("--refine", type=bounded_int(0, 1000), default=0, metavar="STEPS",
+                       help="move G's activation at --refine-layer this many gradient steps "
+                            "towards what D calls real, then finish G (0: off)")
+    group.add_argument("--refine-rate", type=positive_float, default=0.1,
+                       help="step size of --refine")
+    group.add_argument("--refine-layer", type=int, default=-1,
+                       help="which hidden layer of G --refine moves: 0 is the first, -1 the last")
+    group.add_argument("--reject", action="store_true",
+                       help="keep samples by D's calibrated acceptance probability "
+                            "(discriminator rejection sampling); prints the acceptance rate")
+    group.add_argument("--reject-percentile", type=float, default=80.0, help="gamma of --reject: this percentile of F over the "
+                                          "burn-in; higher keeps fewer, surer samples")
+
+
 def explicit_flags(parser, argv):
     """Names of the flags the user typed (so saved settings fill in only the others)."""
     quiet = argparse.ArgumentParser(add_help=False)
@@ -143,7 +171,8 @@ def parse(spec, argv):
     flags["sample_dir"] = flags["sample_dir"] or os.path.join("samples", spec.name)
     flags["checkpoint_dir"] = flags["checkpoint_dir"] or os.path.join("checkpoints", spec.name)
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
-                        ("recipe", None), ("digit", None)):
+                        ("recipe", None), ("digit", None), ("export_generator", None),
+                        ("refine", 0), ("reject", False), ("reject_percentile", 80.0)):
         flags.setdefault(name, value)  # flags only some scripts have
     return flags, explicit_flags(parser, argv), parser
 
@@ -340,8 +369,13 @@ def freeze(spec, values, explicit, log=print):
                    "--generate needs")
     if values["eval_every"] and picture_run:
         flag_error("--eval-every scores MNIST digits; it does not apply to a picture folder")
-    if values.get("digit") and not values["generate"]:
-        flag_error("--digit only applies with --generate")
+    if values.get("refine") and values.get("reject"):
+        flag_error("--refine and --reject are two ways to sample; pick one")
+    if not 0 <= values.get("reject_percentile", 0) < 100:
+        flag_error(f"--reject-percentile {values['reject_percentile']}: use 0 to below 100")
+    for flag in ("digit", "walk", "export_generator", "refine", "reject"):
+        if values.get(flag) and not values["generate"]:
+            flag_error(f"--{flag.replace('_', '-')} only applies with --generate")
     if {"steps", "epochs"} <= explicit:
         flag_error("pass --steps or --epochs, not both")
     values["changes"] = frozenset(spec.recipes.get(values["recipe"], values["recipe"].split(","))

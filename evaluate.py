@@ -76,11 +76,13 @@ def train_classifier(data_dir, folder=metrics.CLASSIFIER_DIR, epochs=5, batch_si
     return accuracy
 
 
-def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=print):
+def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=print, guided=()):
     """Generate n images with whatever script wrote checkpoint_dir (named in its config.json,
     one of MODELS), on this machine's default device whatever the run trained on.
 
-    last_weights: draw with G's last weights even if the run kept a moving average (--ema)."""
+    last_weights: draw with G's last weights even if the run kept a moving average (--ema).
+    guided: --refine / --reject flags, passed on as --generate takes them.
+    Returns (images, their labels for cgan, ms per image)."""
     from checkpoints import read_config
     raw = read_config(checkpoint_dir)
     if raw is None:
@@ -91,7 +93,8 @@ def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=prin
                          f"evaluate.py scores runs of {', '.join(MODELS)}")
     spec = importlib.import_module(model).SPEC
     flags, explicit, parser = config.parse(spec, ["--generate", "--checkpoint-dir", checkpoint_dir,
-                                                  "--seed", str(seed), "--num-images", str(n)])
+                                                  "--seed", str(seed), "--num-images", str(n),
+                                                  *guided])
     saved = config.read_saved(parser, checkpoint_dir)
     values = config.merge_saved(spec, flags, explicit, saved)
     if values["dataset"] == "folder":
@@ -101,7 +104,7 @@ def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=prin
     if last_weights:
         cfg = cfg.replace(ema=0.0)
     labels = (np.arange(n) % 10) if spec.conditional else None
-    return sampling.sample_from_checkpoint(spec, cfg, labels, log), labels
+    return sampling.sample_from_checkpoint(spec, cfg, labels, log)
 
 
 def images_from_file(path, log=print):
@@ -182,7 +185,7 @@ def print_results(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    parser = config.OneLineParser(prog="evaluate.py", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint-dir", help="a training run's folder, e.g. checkpoints/dcgan")
     parser.add_argument("--images", help="a .npy of images to score (layouts and ranges above)")
@@ -195,6 +198,7 @@ def main(argv=None):
     parser.add_argument("--last-weights", action="store_true",
                         help="with --checkpoint-dir of an --ema run: score G's last weights "
                              "instead of their moving average (what averaging adds)")
+    config.add_guided_sampling_arguments(parser)
     parser.add_argument("--train-classifier", action="store_true",
                         help=f"train the classifier again into {metrics.CLASSIFIER_DIR}")
     cfg = parser.parse_args(argv)
@@ -210,9 +214,16 @@ def main(argv=None):
         if cfg.images:
             scored[os.path.basename(cfg.images)] = (images_from_file(cfg.images), None)
         if cfg.checkpoint_dir:
-            name = cfg.checkpoint_dir + (" (last weights)" if cfg.last_weights else "")
-            scored[name] = images_from_checkpoint(cfg.checkpoint_dir, cfg.num_images, cfg.seed,
-                                                  cfg.last_weights)
+            guided = [f"--refine={cfg.refine}", f"--refine-rate={cfg.refine_rate}",
+                      f"--refine-layer={cfg.refine_layer}",
+                      f"--reject-percentile={cfg.reject_percentile}"] + (
+                          ["--reject"] if cfg.reject else [])
+            name = cfg.checkpoint_dir + (" (last weights)" if cfg.last_weights else "") + (
+                f" refine {cfg.refine}" if cfg.refine else " reject" if cfg.reject else "")
+            images, labels, milliseconds = images_from_checkpoint(
+                cfg.checkpoint_dir, cfg.num_images, cfg.seed, cfg.last_weights, guided=guided)
+            print(f"{name}: {milliseconds:.2f} ms per generated image")
+            scored[name] = (images, labels)
         test_images, test_labels = data.load_mnist(cfg.data_dir, "test")
         classifier = metrics.Classifier()
         reference_features, _ = classifier(test_images)

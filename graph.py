@@ -24,6 +24,7 @@ import tensorflow as tf
 
 import losses
 from config import NUM_CLASSES
+from layers import LAYER_OUTPUTS
 
 v1 = tf.compat.v1
 EMA_SCOPE = "generator_ema"
@@ -31,11 +32,27 @@ EMA_SCOPE = "generator_ema"
 
 @dataclasses.dataclass(frozen=True)
 class Sampler:
-    """Feed `noise` [N, z] (and `labels` one-hot [N, 10] for cgan); fetch `images` in [-1, 1]."""
+    """Feed `noise` [N, z] (and `labels` one-hot [N, 10] for cgan); fetch `images` in [-1, 1].
+
+    `layers` are G's hidden layer outputs (before activation), in order: feeding one of them
+    overrides it, which is how refinement runs the rest of G on a moved activation."""
     noise: tf.Tensor
     labels: Optional[tf.Tensor]
     is_training: tf.Tensor
     images: tf.Tensor
+    layers: tuple = ()
+    digits: Optional[tf.Tensor] = None  # int32 [N] digits of `labels` (cgan)
+
+
+@dataclasses.dataclass(frozen=True)
+class Critic:
+    """The trained D in eval mode, next to the sampler: its raw outputs on the sampler's images
+    and on fed real images (uint8), and per hidden layer of G the gradient of G's own loss
+    (summed over the batch) with respect to that layer's output."""
+    fake_scores: tf.Tensor
+    real_images: tf.Tensor
+    real_scores: tf.Tensor
+    layer_gradients: tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,23 +77,25 @@ class Model:
     saver: v1.train.Saver
     init: list
     variable_shapes: dict  # name -> shape of every saved variable
+    critic: Optional[Critic] = None
 
 
-def build(spec, cfg, data_shape=None):
+def build(spec, cfg, data_shape=None, with_critic=False):
     """The graph for spec under cfg: training if data_shape ([N, H, W, C]) is given, else the
-    sampler alone (for --generate and evaluate.py)."""
+    sampler alone (for --generate and evaluate.py); with_critic adds D for guided sampling."""
     graph = tf.Graph()
     with graph.as_default(), tf.device(cfg.device):
         v1.set_random_seed(cfg.seed)
         v1.train.get_or_create_global_step()  # first, so no scope prefixes its name
         sampler = build_sampler(spec, cfg)
         train = build_training(spec, cfg, data_shape) if data_shape is not None else None
+        critic = build_critic(spec, cfg, sampler) if with_critic else None
         saved = v1.global_variables()
         saver = v1.train.Saver(saved, max_to_keep=None)
         init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
     graph.finalize()
     return Model(graph, sampler, train, saver, init,
-                 {v.op.name: v.shape.as_list() for v in saved})
+                 {v.op.name: v.shape.as_list() for v in saved}, critic)
 
 
 def start_session(model, cfg, dataset=None):
@@ -125,9 +144,26 @@ def build_sampler(spec, cfg):
     is_training = v1.placeholder_with_default(False, [], name="is_training")
     labels = tf.argmax(y_noise, axis=1, output_type=tf.int32) if spec.conditional else None
     getter = read_weight_averages if cfg.ema else None
+    before = len(v1.get_collection(LAYER_OUTPUTS))
     with v1.variable_scope("generator", reuse=v1.AUTO_REUSE, custom_getter=getter):
         images = spec.generator(noise, labels, cfg, is_training)
-    return Sampler(noise, y_noise, is_training, images)
+    hidden = tuple(v1.get_collection(LAYER_OUTPUTS)[before:-1])  # the last one is the image
+    return Sampler(noise, y_noise, is_training, images, hidden, labels)
+
+
+def build_critic(spec, cfg, sampler):
+    """D (eval mode, the run's own weights) on the sampler's images and on fed real images."""
+    real_images = v1.placeholder(tf.uint8, [None] + sampler.images.shape.as_list()[1:],
+                                 name="critic_real_images")
+    real = tf.cast(real_images, tf.float32) / 127.5 - 1.0
+    with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
+        fake_scores = tf.reshape(spec.discriminator(sampler.images, sampler.digits, cfg, False),
+                                 [-1])
+        real_scores = tf.reshape(spec.discriminator(real, sampler.digits, cfg, False), [-1])
+    g_loss = losses.LOSSES[cfg.loss](fake_scores, fake_scores)[1]
+    per_image_sum = g_loss * tf.cast(tf.shape(fake_scores)[0], tf.float32)
+    gradients = tuple(tf.gradients(per_image_sum, list(sampler.layers))) if sampler.layers else ()
+    return Critic(fake_scores, real_images, real_scores, gradients)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,13 @@ updates put in UPDATE_OPS) or a bool tensor such as the `is_training` placeholde
 import tensorflow as tf
 
 v1 = tf.compat.v1
+LAYER_OUTPUTS = "layer_outputs"  # each dense / transposed conv's output, for refinement
+
+
+def layer_output(y):
+    """Record a layer's output (before its activation) so that sampling can refine it."""
+    v1.add_to_collection(LAYER_OUTPUTS, y)
+    return y
 
 
 def normal_init(stddev):
@@ -22,7 +29,7 @@ def dense(x, units, scope, stddev=0.02, bias_start=0.0):
     with v1.variable_scope(scope):
         w = v1.get_variable("w", [x.shape[-1], units], initializer=normal_init(stddev))
         b = v1.get_variable("b", [units], initializer=v1.constant_initializer(bias_start))
-        return tf.matmul(x, w) + b
+        return layer_output(tf.matmul(x, w) + b)
 
 
 def conv2d(x, filters, scope, kernel=5, stride=2, padding="SAME", stddev=0.02, bias_start=0.0):
@@ -45,7 +52,7 @@ def conv2d_transpose(x, out_hw, filters, scope, kernel=5, stride=2, padding="SAM
         output_shape = tf.stack([tf.shape(x)[0], out_hw[0], out_hw[1], filters])
         y = tf.nn.conv2d_transpose(x, w, output_shape, [1, stride, stride, 1], padding)
         y = tf.reshape(y, [-1, out_hw[0], out_hw[1], filters])  # static shape for later layers
-        return y + b
+        return layer_output(y + b)
 
 
 def batch_norm(x, training, scope, decay=0.9, epsilon=1e-5, scale=True):

@@ -1,18 +1,25 @@
 """Images from a generator: the fixed-z sample grids, and new images from a checkpoint.
 
     sample_from_checkpoint(spec, cfg, labels) -> uint8 [N, H, W, C]   (evaluate.py uses it too)
-    generate(spec, cfg)                        -> --generate: generated.png and generated.npy
+    generate(spec, cfg)                        -> --generate: generated.png and generated.npy,
+                                                  walk.gif with --walk, a small generator-only
+                                                  folder with --export-generator
 """
 
 import os
+import uuid
 
 import numpy as np
+import tensorflow as tf
 
 import checkpoints
+import config
 import graph
 import outputs
 from config import NUM_CLASSES
 from errors import UsageError
+
+v1 = tf.compat.v1
 
 SAMPLE_Z = "sample_z.npy"
 
@@ -49,30 +56,124 @@ def grid_png(sess, sampler, spec, z):
     return outputs.image_grid(images, rows=NUM_CLASSES if spec.conditional else None)
 
 
+def restored_sampler(spec, cfg, log=print):
+    """(model, session, step) with the newest checkpoint of cfg.checkpoint_dir restored, D too
+    under --refine or --reject; the caller closes the session."""
+    guided = bool(cfg.refine or cfg.reject)
+    model = graph.build(spec, cfg, with_critic=guided)
+    sess = graph.start_session(model, cfg)
+    try:
+        with model.graph.as_default():
+            step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
+                                              model.variable_shapes, log, allow_extra=True)
+    except BaseException:
+        sess.close()
+        raise
+    if step is None:
+        sess.close()
+        raise UsageError(f"no checkpoint in {cfg.checkpoint_dir}; train first "
+                         f"(python {cfg.model}.py) or pass --checkpoint-dir")
+    return model, sess, step
+
+
+def draw_images(sess, model, cfg, z, labels, log=print):
+    """(uint8 images, their labels, ms per image) for z: plain G, or --refine / --reject."""
+    real = None
+    if cfg.reject:  # real images to calibrate D's score, and their digits for cgan's D
+        import data
+        dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
+                                          cfg.channels, log=lambda m: None)
+        pick = np.random.default_rng(cfg.seed).permutation(len(dataset.images))[:5000]
+        real = (dataset.images[pick],
+                dataset.labels[pick] if model.sampler.labels is not None else None)
+    import guided_sampling
+    return guided_sampling.guided_images(sess, model, cfg, z, labels, real,
+                                         np.random.default_rng([cfg.seed, 1]), log)
+
+
 def sample_from_checkpoint(spec, cfg, labels=None, log=print):
-    """uint8 images [cfg.num_images, H, W, C] from the newest checkpoint in cfg.checkpoint_dir."""
-    model = graph.build(spec, cfg)
-    with graph.start_session(model, cfg) as sess:
-        if checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
-                                      model.variable_shapes, log, allow_extra=True) is None:
-            raise UsageError(f"no checkpoint in {cfg.checkpoint_dir}; train first "
-                             f"(python {cfg.model}.py) or pass --checkpoint-dir")
-        z = draw_z(cfg.seed, cfg.num_images, cfg.z_dim)
-        return outputs.to_uint8(graph.images_of(sess, model.sampler, z, labels))
+    """(uint8 images [cfg.num_images, H, W, C], their labels, ms per image) from the newest
+    checkpoint in cfg.checkpoint_dir, with --refine or --reject if cfg says so."""
+    model, sess, _ = restored_sampler(spec, cfg, log)
+    with sess:
+        return draw_images(sess, model, cfg, draw_z(cfg.seed, cfg.num_images, cfg.z_dim), labels,
+                           log)
 
 
-def generate(spec, cfg, log=print):
-    """--generate: a grid (PNG) and the images (.npy, uint8) from the newest checkpoint."""
+def slerp(a, b, t):
+    """Spherical interpolation from a to b (rows of z) at t in [0, 1]: it keeps the norm that
+    uniform or normal noise of this size concentrates at, where a straight line would pass
+    through the low-norm middle that G rarely saw."""
+    unit_a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    unit_b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    omega = np.arccos(np.clip((unit_a * unit_b).sum(axis=1, keepdims=True), -1.0, 1.0))
+    sin = np.sin(omega)
+    straight = sin < 1e-6
+    safe = np.where(straight, 1.0, sin)
+    curved = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / safe
+    return np.where(straight, (1 - t) * a + t * b, curved).astype(np.float32)
+
+
+def walk_frames(sess, sampler, z_from, z_to, frames, labels=None):
+    """uint8 [frames, N, H, W, C]: each image walking from G(z_from) to G(z_to)."""
+    return np.stack([outputs.to_uint8(graph.images_of(sess, sampler, slerp(z_from, z_to, t),
+                                                      labels))
+                     for t in np.linspace(0.0, 1.0, frames)])
+
+
+def export_generator(spec, cfg, sess, model, step, folder, parser, log=print):
+    """Write what sampling needs and nothing else to folder: G's weights (the moving average
+    under --ema, stored as G's own, so the folder reads with --ema 0), batch-norm statistics,
+    the step, and config.json. A new folder only: nothing there is overwritten."""
+    if os.path.exists(folder) and os.listdir(folder):
+        raise UsageError(f"--export-generator {folder} is not empty; name a new folder")
+    source = {v.op.name: v for v in model.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)}
+    plain = cfg.replace(ema=0.0, checkpoint_dir=folder, run_id=uuid.uuid4().hex[:12])
+    export = graph.build(spec, plain)
+    values = {}
+    for name in export.variable_shapes:
+        averaged = graph.averaged_name(name) if name.startswith("generator/") else name
+        values[name] = sess.run(source[averaged if cfg.ema and averaged in source else name])
+    with graph.start_session(export, plain) as out:
+        with export.graph.as_default():
+            for variable in export.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
+                variable.load(values[variable.op.name], out)
+        os.makedirs(folder, exist_ok=True)
+        export.saver.save(out, os.path.join(folder, checkpoints.PREFIX), global_step=step,
+                          write_meta_graph=False)
+    checkpoints.write_config(folder, config.values_to_save(plain, parser))
+    log(f"wrote G alone (step {step}) to {folder}; draw from it with --generate "
+        f"--checkpoint-dir {folder}")
+
+
+def generate(spec, cfg, parser=None, log=print):
+    """--generate: a grid (PNG) and the images (.npy, uint8) from the newest checkpoint, and
+    with --walk a GIF of each image walking between two random points of z."""
     outputs.check_generated_outputs_free(cfg.sample_dir)
     digits, labels = None, None
     if spec.conditional:
         digits = cfg.digit or list(range(NUM_CLASSES))
         labels = np.array(digits)[np.arange(cfg.num_images) * len(digits) // cfg.num_images]
-    images = sample_from_checkpoint(spec, cfg, labels, log)
-    png = os.path.join(cfg.sample_dir, "generated.png")
-    outputs.save_png(png, outputs.image_grid(images, rows=len(digits) if digits else None))
-    np.save(os.path.join(cfg.sample_dir, "generated.npy"), images)
-    if labels is not None:
-        np.save(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
-    log(f"wrote {len(images)} images to {png} and generated.npy")
+    rows = len(digits) if digits else None
+    model, sess, step = restored_sampler(spec, cfg, log)
+    with sess:
+        z = draw_z(cfg.seed, cfg.num_images, cfg.z_dim)
+        images, labels, _ = draw_images(sess, model, cfg, z, labels, log)
+        png = os.path.join(cfg.sample_dir, "generated.png")
+        outputs.save_png(png, outputs.image_grid(images, rows=rows))
+        np.save(os.path.join(cfg.sample_dir, "generated.npy"), images)
+        if labels is not None:
+            np.save(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
+        log(f"wrote {len(images)} images to {png} and generated.npy")
+        if cfg.walk:  # from the grid's z to another draw: the first frame is the grid
+            frames = walk_frames(sess, model.sampler, z,
+                                 draw_z(cfg.seed + 1, cfg.num_images, cfg.z_dim),
+                                 cfg.walk_frames, labels)
+            np.save(os.path.join(cfg.sample_dir, "walk.npy"), frames)
+            gif = os.path.join(cfg.sample_dir, "walk.gif")
+            grids = [outputs.image_grid(f, rows=rows) for f in frames]
+            outputs.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
+            log(f"wrote {gif} ({cfg.walk_frames} frames, and back) and walk.npy")
+        if cfg.export_generator:
+            export_generator(spec, cfg, sess, model, step, cfg.export_generator, parser, log)
     return 0

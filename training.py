@@ -304,7 +304,7 @@ def main(spec, argv=None, log=print):
             cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved), explicit,
                                 log=log)
             config.check_writable(cfg.sample_dir, "--sample-dir")
-            return sampling.generate(spec, cfg, log)
+            return sampling.generate(spec, cfg, parser, log)
         config.check_writable(flags["checkpoint_dir"], "--checkpoint-dir")
         config.check_writable(flags["sample_dir"], "--sample-dir")
         with checkpoints.RunLock(flags["checkpoint_dir"]):

@@ -64,7 +64,7 @@ def test_averaged_generator_keeps_its_own_batch_norm_statistics():
 def generated(run_dirs, tmp_path, decay, last_weights=False):
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "3", "--ema", decay,
                                                         "--fresh"]) == 0
-    images, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 16, seed=0,
+    images, _, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 16, seed=0,
                                                 last_weights=last_weights)
     return images
 
@@ -88,7 +88,7 @@ def test_a_run_saved_before_ema_and_recipe_existed_still_generates(run_dirs, tmp
     config.write_text(json.dumps(saved))
     assert training.main(lsgan.SPEC, run_dirs + FAST + ["--steps", "3"]) == 0  # resumes
     assert training.main(lsgan.SPEC, run_dirs + ["--generate", "--num-images", "4"]) == 0
-    images, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 4, seed=0)
+    images, _, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 4, seed=0)
     assert images.shape == (4, 28, 28, 1)
 
 

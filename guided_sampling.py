@@ -1,0 +1,166 @@
+"""Sampling with the trained discriminator: rejection (--reject) and refinement (--refine).
+
+Both use the run's own G and D and nothing else: never evaluate.py's classifier, never a model
+trained on labels (cgan's D takes the requested digit, as it did in training).
+
+- Refinement (Liu, Kothari, Alahi, "Collaborative Sampling in GANs", AAAI 2020): take G's
+  activation h at one hidden layer, move it `steps` times against the gradient of G's own loss
+  through the rest of G and D, h <- h - rate * dL/dh, then run the rest of G on it. The later
+  layers keep the image on G's output manifold; the steps move it where D sees real digits.
+- Rejection (Azadi et al., "Discriminator Rejection Sampling", ICLR 2019): D's score is first
+  calibrated (a logistic fit, on real training images against fresh samples, of
+  p(real | score)), its logit d(x) estimates log p_data/p_g, and a sample is kept with
+  probability sigmoid(F), F = d - d_max - log(1 - exp(d - d_max - eps)) - gamma, with d_max the
+  largest logit seen and gamma the `percentile` of F over a burn-in of samples.
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+
+import graph
+import outputs
+from config import NUM_CLASSES
+from errors import UsageError
+
+BURN_IN = 10_000
+CALIBRATION = 5_000
+EPSILON = 1e-6
+
+
+def feed_for(sampler, z, labels=None):
+    feed = {sampler.noise: z}
+    if sampler.labels is not None:
+        feed[sampler.labels] = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    return feed
+
+
+def check_layer(model, layer):
+    count = len(model.sampler.layers)
+    if not -count <= layer < count:
+        raise UsageError(f"--refine-layer {layer}: G has {count} hidden layers here; use 0 to "
+                         f"{count - 1}, or -1 for the last")
+
+
+def refine(sess, model, z, labels=None, steps=5, rate=0.1, layer=-1, batch=500):
+    """Images in [-1, 1] for z after `steps` refinement steps at G's hidden layer `layer`."""
+    check_layer(model, layer)
+    hidden, gradient = model.sampler.layers[layer], model.critic.layer_gradients[layer]
+    parts = []
+    for i in range(0, len(z), batch):
+        feed = feed_for(model.sampler, z[i:i + batch], None if labels is None else labels[i:i + batch])
+        h = sess.run(hidden, feed)
+        for _ in range(steps):
+            h = h - rate * sess.run(gradient, {**feed, hidden: h})
+        parts.append(sess.run(model.sampler.images, {**feed, hidden: h}))
+    return np.concatenate(parts)
+
+
+def scores(sess, model, z, labels=None, batch=1000):
+    """D's raw output on G(z)."""
+    return np.concatenate([sess.run(model.critic.fake_scores, feed_for(
+        model.sampler, z[i:i + batch], None if labels is None else labels[i:i + batch]))
+        for i in range(0, len(z), batch)])
+
+
+def fit_logistic(x, y, iterations=50):
+    """(a, b) of p(y=1 | x) = sigmoid(a x + b), by Newton's method on the log-likelihood."""
+    x = (x - x.mean()) / (x.std() + 1e-12)
+    a, b = 0.0, 0.0
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
+        gradient = design.T @ (y - p)
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
+        a, b = np.array([a, b]) + np.linalg.solve(hessian, gradient)
+    return a, b
+
+
+@dataclasses.dataclass
+class Rejection:
+    """A calibrated acceptance rule and what it accepted so far."""
+    scale: float
+    shift: float
+    mean: float
+    std: float
+    d_max: float
+    gamma: float
+    seen: int = 0
+    kept: int = 0
+
+    def logit(self, raw):
+        return self.scale * (raw - self.mean) / (self.std + 1e-12) + self.shift
+
+    def accept(self, raw, rng):
+        d = self.logit(raw)
+        self.d_max = max(self.d_max, float(d.max()))
+        keep = rng.uniform(size=len(d)) < acceptance(d, self.d_max, self.gamma)
+        self.seen, self.kept = self.seen + len(d), self.kept + int(keep.sum())
+        return keep
+
+
+def f_statistic(d, d_max):
+    """F before its shift gamma: d - d_max - log(1 - exp(d - d_max - eps)), kept finite."""
+    return d - d_max - np.log1p(-np.exp(np.minimum(d - d_max - EPSILON, -EPSILON)))
+
+
+def acceptance(d, d_max, gamma):
+    return 1.0 / (1.0 + np.exp(-(f_statistic(d, d_max) - gamma)))
+
+
+def calibrate(sess, model, real_images, real_labels, draw, percentile):
+    """The acceptance rule for this run: D's score calibrated on real images against fresh
+    samples, d_max and gamma from a burn-in of BURN_IN samples. `draw(n)` -> (z, labels)."""
+    real_feed = {model.critic.real_images: real_images}
+    if model.sampler.labels is not None:
+        real_feed[model.sampler.labels] = np.eye(NUM_CLASSES, dtype=np.float32)[real_labels]
+    real = sess.run(model.critic.real_scores, real_feed)
+    fake = scores(sess, model, *draw(len(real)))
+    both = np.concatenate([real, fake])
+    a, b = fit_logistic(both, np.concatenate([np.ones(len(real)), np.zeros(len(fake))]))
+    rule = Rejection(a, b, float(both.mean()), float(both.std()), -np.inf, 0.0)
+    burn = rule.logit(scores(sess, model, *draw(BURN_IN)))
+    rule.d_max = float(burn.max())
+    rule.gamma = float(np.percentile(f_statistic(burn, rule.d_max), percentile))
+    return rule
+
+
+def reject(sess, model, n, draw, rule, rng, batch=1000, max_draws=100):
+    """n images in [-1, 1] kept by the rule, and their labels (cgan) or None."""
+    images, kept_labels = [], []
+    for _ in range(max_draws * max(1, n // batch + 1)):
+        if sum(len(i) for i in images) >= n:
+            break
+        z, labels = draw(batch)
+        raw = scores(sess, model, z, labels)
+        keep = rule.accept(raw, rng)
+        images.append(graph.images_of(sess, model.sampler, z[keep],
+                                      None if labels is None else labels[keep]))
+        if labels is not None:
+            kept_labels.append(labels[keep])
+    else:
+        raise UsageError(f"--reject kept {rule.kept} of {rule.seen} samples; lower "
+                         f"--reject-percentile")
+    images = np.concatenate(images)[:n]
+    return images, (np.concatenate(kept_labels)[:n] if kept_labels else None)
+
+
+def guided_images(sess, model, cfg, z, labels, real, rng, log=print):
+    """uint8 images for z under cfg's --refine / --reject settings (plain G if neither), with
+    the labels they carry, and the milliseconds per image it took."""
+    started = time.perf_counter()
+    n = len(z)
+    if cfg.reject:
+        def draw(count):
+            fresh = rng.uniform(-1, 1, (count, cfg.z_dim)).astype(np.float32)
+            return fresh, (None if labels is None else np.resize(labels, count))
+        rule = calibrate(sess, model, real[0], real[1], draw, cfg.reject_percentile)
+        images, labels = reject(sess, model, n, draw, rule, rng)
+        log(f"--reject: kept {rule.kept} of {rule.seen} samples ({rule.kept / rule.seen:.1%})")
+    elif cfg.refine:
+        images = refine(sess, model, z, labels, cfg.refine, cfg.refine_rate, cfg.refine_layer)
+    else:
+        images = graph.images_of(sess, model.sampler, z, labels)
+    milliseconds = 1000 * (time.perf_counter() - started) / n
+    return outputs.to_uint8(images), labels, milliseconds

@@ -1,0 +1,53 @@
+"""--generate's extras: the latent walk, and a generator-only folder that draws like the run."""
+
+import os
+
+import numpy as np
+import pytest
+
+import cgan
+import dcgan
+import training
+from conftest import FAST
+
+
+def test_walk_frames_run_from_the_grid_to_another_draw(tmp_path, run_dirs):
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
+    assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--num-images", "6", "--walk",
+                                                 "--walk-frames", "5"]) == 0
+    frames = np.load(tmp_path / "samples" / "walk.npy")
+    assert frames.shape == (5, 6, 28, 28, 1)
+    np.testing.assert_array_equal(frames[0], np.load(tmp_path / "samples" / "generated.npy"))
+    # The last frame is the images of the other end point: --seed 1's draw, seed 0's + 1.
+    assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--num-images", "6",
+                                                 "--seed", "1"]) == 0
+    np.testing.assert_array_equal(frames[-1], np.load(tmp_path / "samples" / "generated.npy"))
+    assert not np.array_equal(frames[1], frames[0])  # it moves
+    assert (tmp_path / "samples" / "walk.gif").exists()
+
+
+@pytest.mark.parametrize("spec", [dcgan.SPEC, cgan.SPEC], ids=lambda s: s.name)
+def test_exported_generator_draws_what_the_run_draws(spec, tmp_path, run_dirs):
+    """The export (averaged weights stored as G's own, --ema 0) draws the run's images, and
+    holds G alone: no D, no optimizer slots."""
+    assert training.main(spec, run_dirs + FAST + ["--steps", "3", "--ema", "0.5"]) == 0
+    export = tmp_path / "exported"
+    assert training.main(spec, run_dirs + ["--generate", "--num-images", "10",
+                                           "--export-generator", str(export)]) == 0
+    from_run = np.load(tmp_path / "samples" / "generated.npy")
+    assert training.main(spec, ["--checkpoint-dir", str(export), "--sample-dir",
+                                str(tmp_path / "samples"), "--generate", "--num-images",
+                                "10"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "samples" / "generated.npy"), from_run)
+    import tensorflow as tf
+    names = [n for n, _ in tf.train.list_variables(str(export / "model.ckpt-3"))]
+    assert names and all(n.startswith("generator/") or n == "global_step" for n in names)
+    assert not any("adam" in n for n in names)
+    # Exporting again into the same folder is refused: nothing there is overwritten.
+    assert training.main(spec, run_dirs + ["--generate", "--export-generator",
+                                           str(export)]) == 2
+
+
+def test_walk_needs_generate(run_dirs, capsys):
+    assert training.main(dcgan.SPEC, run_dirs + ["--walk"]) == 2
+    assert "--walk only applies with --generate" in capsys.readouterr().err

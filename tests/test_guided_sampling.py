@@ -1,0 +1,68 @@
+"""--refine and --reject on a tiny trained model: they use the run's own D and do what they say."""
+
+import numpy as np
+import pytest
+
+import cgan
+import dcgan
+import graph
+import guided_sampling
+import lsgan
+import sampling
+import training
+from conftest import FAST, make_config
+
+
+def trained(spec, run_dirs, steps=6):
+    assert training.main(spec, run_dirs + FAST + ["--steps", str(steps)]) == 0
+    cfg = make_config(spec, run_dirs + ["--generate", "--refine", "1"], num_examples=128)
+    return cfg, *sampling.restored_sampler(spec, cfg, log=lambda m: None)[:2]
+
+
+@pytest.mark.parametrize("spec", [dcgan.SPEC, lsgan.SPEC, cgan.SPEC], ids=lambda s: s.name)
+def test_refinement_raises_ds_score_and_keeps_the_shape(spec, run_dirs):
+    cfg, model, sess = trained(spec, run_dirs)
+    z = sampling.draw_z(0, 200, cfg.z_dim)
+    labels = np.arange(200) % 10 if spec.conditional else None
+    with sess:
+        plain = graph.images_of(sess, model.sampler, z, labels)
+        refined = guided_sampling.refine(sess, model, z, labels, steps=5, rate=0.1)
+        d_of = lambda x: sess.run(model.critic.real_scores, {
+            model.critic.real_images: np.round((x + 1) * 127.5).astype(np.uint8),
+            **guided_sampling.feed_for(model.sampler, z, labels)})
+        before, after = d_of(plain).mean(), d_of(refined).mean()
+    assert refined.shape == plain.shape and not np.array_equal(refined, plain)
+    assert after > before  # lsgan's D: a score with target 1 for real; the others: a logit
+
+
+def test_rejection_keeps_the_requested_number_and_says_how_many_it_saw(run_dirs, capsys):
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "4"]) == 0
+    assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--reject", "--num-images",
+                                                 "300"]) == 0
+    out = capsys.readouterr().out
+    assert "--reject: kept" in out
+    kept, seen = [int(w) for w in out.split("--reject: kept ")[1].split(" samples")[0].split(" of ")]
+    assert kept >= 300 and seen > kept
+
+
+def test_rejection_keeps_the_samples_d_prefers(run_dirs):
+    cfg, model, sess = trained(dcgan.SPEC, run_dirs)
+    rng = np.random.default_rng(0)
+    draw = lambda n: (rng.uniform(-1, 1, (n, cfg.z_dim)).astype(np.float32), None)
+    with sess:
+        real = (np.random.default_rng(1).integers(0, 256, (500, 28, 28, 1)).astype(np.uint8), None)
+        rule = guided_sampling.calibrate(sess, model, *real, draw, percentile=80)
+        z, _ = draw(5000)
+        raw = guided_sampling.scores(sess, model, z)
+        keep = rule.accept(raw, np.random.default_rng(2))
+    assert 0 < keep.sum() < len(keep)
+    # Calibrated logit rises with D's score when D scores real above fake (or falls with it).
+    assert raw[keep].mean() != raw[~keep].mean()
+
+
+def test_refine_and_reject_need_generate_and_exclude_each_other(run_dirs, capsys):
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1"]) == 0
+    assert training.main(dcgan.SPEC, run_dirs + ["--refine", "3"]) == 2
+    assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--refine", "3", "--reject"]) == 2
+    err = capsys.readouterr().err
+    assert "--refine only applies with --generate" in err and "pick one" in err
