@@ -23,7 +23,7 @@ import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off 
 import tensorflow as tf
 
 import training
-from config import positive_float
+from flags import positive_float_upto
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
 
 # The article's run is --width 1 --steps 60000: about 1.1 s an iteration on a 2-core CPU (18 h).
@@ -35,7 +35,7 @@ BN_DECAY = 0.9
 
 
 def add_arguments(parser):
-    parser.add_argument("--width", type=positive_float,
+    parser.add_argument("--width", type=positive_float_upto(16),
                         help="scales every hidden layer's channels; 1 is the article's "
                              "(512..64), 0.25 trains about 10x faster on a CPU")
 

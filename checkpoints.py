@@ -64,19 +64,21 @@ def remove_checkpoint(folder, step):
             os.remove(path)
 
 
-def write_state_file(folder):
-    steps = checkpoint_steps(folder)
+def write_state_file(folder, upto):
+    steps = [s for s in checkpoint_steps(folder) if s <= upto]
     if steps:
         v1.train.update_checkpoint_state(
             folder, checkpoint_path(folder, steps[0]),
             [checkpoint_path(folder, s) for s in reversed(steps)])
 
 
-def prune(folder, keep):
-    """Keep the newest `keep` checkpoints, across restarts too."""
-    for step in checkpoint_steps(folder)[keep:]:
+def prune(folder, keep, upto):
+    """Keep the newest `keep` checkpoints up to step `upto` (the one just saved), across
+    restarts too. A checkpoint of a later step can only be one the restore found unreadable:
+    it is left alone, and never counts as one of the kept."""
+    for step in [s for s in checkpoint_steps(folder) if s <= upto][keep:]:
         remove_checkpoint(folder, step)
-    write_state_file(folder)
+    write_state_file(folder, upto)
 
 
 def save(sess, saver, folder, step, keep):
@@ -84,7 +86,7 @@ def save(sess, saver, folder, step, keep):
     try:
         saver.save(sess, os.path.join(folder, PREFIX), global_step=step,
                    write_meta_graph=True, write_state=False)
-        prune(folder, keep)
+        prune(folder, keep, step)
     except (tf.errors.OpError, OSError) as e:
         remove_stale_temp_files(folder)
         older = [s for s in checkpoint_steps(folder) if s != step]
@@ -156,8 +158,8 @@ def read_config(folder):
     try:
         with open(path) as f:
             return json.load(f)
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not readable JSON ({e}); fix or delete it")
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{path} is not readable JSON ({str(e)[:100]}); fix or delete it")
 
 
 def write_config(folder, config):

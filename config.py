@@ -30,6 +30,7 @@ from flags import (NUM_CLASSES, OneLineParser, bounded_int, digit_list, interval
 DATA_DIR_DEFAULT = "MNIST_data"
 MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigabytes of PNG
 MAX_SEED = 2 ** 31 - 1
+MAX_WIDTH = 100_000  # z size, channels, batch: past this a graph would not fit in memory anyway
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir",)  # taken from the saved run unless typed, never a conflict
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
@@ -54,7 +55,8 @@ def build_parser(spec):
     run.add_argument("--minutes", type=positive_float, default=None,
                      help="stop cleanly (grid, GIF, checkpoint) after this many minutes of "
                           "training, or at --steps, whichever comes first")
-    run.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    run.add_argument("--batch-size", type=bounded_int(1, MAX_WIDTH), default=64,
+                     help="images per step")
     run.add_argument("--data-dir", default=DATA_DIR_DEFAULT,
                      help="MNIST IDX files (fetched if absent), or a folder of pictures (dcgan)")
     run.add_argument("--sample-dir", default=None, help="default: samples/<model>")
@@ -102,7 +104,7 @@ def build_parser(spec):
     model = parser.add_argument_group("model")
     model.add_argument("--loss", choices=sorted(losses.LOSSES), default="gan",
                        help="gan: sigmoid cross-entropy; lsgan: least squares")
-    model.add_argument("--z-dim", type=positive_int, default=100, help="noise size")
+    model.add_argument("--z-dim", type=bounded_int(1, MAX_WIDTH), default=100, help="noise size")
     model.add_argument("--learning-rate", type=positive_float, default=2e-4,
                        help="Adam learning rate of G and D")
     model.add_argument("--beta1", type=unit_interval(), default=0.5, help="Adam beta1 of G")
@@ -139,14 +141,14 @@ def add_guided_sampling_arguments(group):
     group.add_argument("--refine", type=bounded_int(0, 1000), default=0, metavar="STEPS",
                        help="move G's activation at --refine-layer this many gradient steps "
                             "towards what D calls real, then finish G (0: off)")
-    group.add_argument("--refine-rate", type=positive_float, default=0.1,
+    group.add_argument("--refine-rate", type=positive_float, default=1.0,
                        help="step size of --refine")
-    group.add_argument("--refine-layer", type=int, default=-1,
+    group.add_argument("--refine-layer", type=int, default=0,
                        help="which hidden layer of G --refine moves: 0 is the first, -1 the last")
     group.add_argument("--reject", action="store_true",
                        help="keep samples by D's calibrated acceptance probability "
                             "(discriminator rejection sampling); prints the acceptance rate")
-    group.add_argument("--reject-percentile", type=float, default=80.0, help="gamma of --reject: this percentile of F over the "
+    group.add_argument("--reject-percentile", type=float, default=50.0, help="gamma of --reject: this percentile of F over the "
                                           "burn-in; higher keeps fewer, surer samples")
 
 
@@ -172,7 +174,7 @@ def parse(spec, argv):
     flags["checkpoint_dir"] = flags["checkpoint_dir"] or os.path.join("checkpoints", spec.name)
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
                         ("recipe", None), ("digit", None), ("export_generator", None),
-                        ("refine", 0), ("reject", False), ("reject_percentile", 80.0)):
+                        ("refine", 0), ("reject", False), ("reject_percentile", 50.0)):
         flags.setdefault(name, value)  # flags only some scripts have
     return flags, explicit_flags(parser, argv), parser
 
@@ -247,7 +249,7 @@ def check_saved(parser, saved, where):
         if key in actions and key not in NOT_SAVED:
             checked[key] = check_saved_value(actions[key], value, where)
     run_id = saved.get("run_id")
-    if run_id is not None and not isinstance(run_id, str):
+    if run_id is not None and not (isinstance(run_id, str) and run_id):
         raise UsageError(f"{where} says run_id: {json.dumps(run_id)}, not a name; fix or delete "
                          f"that entry")
     return {**checked, "model": model, "run_id": run_id}
@@ -276,6 +278,9 @@ def merge_saved(spec, flags, explicit, saved, log=print):
         values["run_id"] = saved.get("run_id")
     if spec.picture_sizes and saved is not None and flags["generate"]:
         values["dataset"] = saved.get("dataset") or "mnist"  # no data read: the run's own kind
+    elif spec.picture_sizes and saved is not None and saved.get("dataset") and not os.path.isdir(
+            values["data_dir"]) and "dataset" not in explicit:
+        values["dataset"] = saved["dataset"]  # the folder is gone: its kind cannot be told
     elif spec.picture_sizes:
         kind = resolve_kind(flags["dataset"], values["data_dir"], DATA_DIR_DEFAULT)
         if saved is not None and saved.get("dataset") not in (None, kind):
@@ -349,9 +354,9 @@ def freeze(spec, values, explicit, log=print):
     if picture_run and values["image_size"] not in spec.picture_sizes:
         flag_error(f"--image-size {values['image_size']}: use one of "
                    f"{', '.join(map(str, spec.picture_sizes))} (each is one stride-2 layer)")
-    if not picture_run and explicit & {"image_size", "channels"}:
-        flag_error("--image-size and --channels apply to picture folders; MNIST is 28x28x1 (drop "
-                   "them, or point --data-dir at your pictures)")
+    if not picture_run and explicit & {"image_size", "channels", "base_channels"}:
+        flag_error("--image-size, --channels and --base-channels apply to picture folders; "
+                   "MNIST is 28x28x1 (drop them, or point --data-dir at your pictures)")
     if values["gpus"] > 1 and gpus_seen and values["gpus"] > gpus_seen:
         flag_error(f"--gpus {values['gpus']}: TensorFlow sees {gpus_seen} GPU(s)")
     if values["gpus"] > 1 and not gpus_seen and not values["generate"]:

@@ -211,6 +211,8 @@ def ensure_mnist(data_dir, split="train", mirrors=None, log=print):
     Present files are used as they are (MNIST's or the user's own). Missing ones are fetched
     only into a folder that holds nothing but MNIST's own files: anything else there is the
     user's, and mixing MNIST into it would make their data read as MNIST from then on."""
+    if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        raise DataError(f"--data-dir {data_dir} is a file, not a folder; point it at a folder")
     needed = SPLIT_FILES[split]
     missing = [n for n in needed if not os.path.exists(os.path.join(data_dir, n))]
     if not missing:

@@ -32,7 +32,7 @@ import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off 
 import tensorflow as tf
 
 import training
-from config import positive_int
+from flags import bounded_int
 from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
 
 # The article's settings were batch 256, Adam 1e-4 (TF's default beta1 0.9), 20k steps; its graph
@@ -57,7 +57,7 @@ RECIPES = {"article": (), "stable": ("mbstd", "glrelu")}  # stable: the best mea
 
 
 def add_arguments(parser):
-    parser.add_argument("--base-channels", type=positive_int, default=64,
+    parser.add_argument("--base-channels", type=bounded_int(1, 4096), default=64,
                         help="channels of D's first and G's last hidden layer (folder only)")
 
 

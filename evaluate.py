@@ -109,13 +109,17 @@ def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=prin
 
 def images_from_file(path, log=print):
     """A .npy of digits in any common layout and range -> uint8 [N, 28, 28, 1]."""
-    try:
-        array = np.load(path, allow_pickle=False)
+    try:  # mapped first: a header that promises terabytes is refused before any allocation
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError, EOFError) as e:
         raise UsageError(f"--images {path}: not a readable .npy file ({str(e).splitlines()[0]})")
     if not isinstance(array, np.ndarray):
         raise UsageError(f"--images {path}: an .npz archive, not one .npy array; save the images "
                          f"with np.save")
+    if array.size > 10 * config.MAX_IMAGES * 784:
+        raise UsageError(f"--images {path}: {list(array.shape)} is more than "
+                         f"{10 * config.MAX_IMAGES} digits; score a part of it")
+    array = np.array(array)
     shape = list(array.shape)
     if array.ndim == 2 and shape[1] == 784:
         array = array.reshape(-1, 28, 28, 1)
@@ -239,8 +243,12 @@ def main(argv=None):
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return e.exit_code
     except OSError as e:
-        print(f"evaluate.py: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        print(f"evaluate.py: error: {e.strerror or e}: {e.filename or cfg.json or ''}",
+              file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("evaluate.py: interrupted; nothing was written", file=sys.stderr)
+        return 130
     return 0
 
 

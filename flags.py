@@ -28,10 +28,11 @@ def bounded_int(low, high=None):
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-        if value < low or (high is not None and value > high):
+        if value < low:
             raise argparse.ArgumentTypeError(
-                f"must be from {low} to {high}, got {value}" if high is not None else
                 ("must be positive" if low == 1 else f"must be {low} or more") + f", got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
         return value
     return parse
 
@@ -47,6 +48,16 @@ def positive_float(text):
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def positive_float_upto(high):
+    """A positive number no larger than high."""
+    def parse(text):
+        value = positive_float(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
+        return value
+    return parse
 
 
 def unit_interval(hint="must be in [0, 1)"):

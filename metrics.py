@@ -47,7 +47,12 @@ class Classifier:
             self.outputs = (features, tf.nn.softmax(logits))
             saver = v1.train.Saver(v1.global_variables())
             self.sess = v1.Session(graph=self.graph)
-            saver.restore(self.sess, path)
+            try:
+                saver.restore(self.sess, path)
+            except (tf.errors.OpError, ValueError) as e:
+                raise UsageError(f"the classifier in {folder} is damaged ({type(e).__name__}); "
+                                 f"restore it with `git checkout classifier/`, or run "
+                                 f"`python evaluate.py --train-classifier`")
 
     def __call__(self, images, batch=1000):
         """uint8 [N, 28, 28, 1] -> (features [N, 128], probabilities [N, 10])."""

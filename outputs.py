@@ -30,7 +30,7 @@ GRID_NAME = "step_{:06d}.png"
 GRID_PATTERN = re.compile(r"step_(\d{6,})\.png")
 TRAINING_OUTPUTS = ("step_*.png", TRAINING_GIF, LOSS_CSV, LOSS_PNG)
 GENERATED_OUTPUTS = ("generated.png", "generated.npy", "generated_labels.npy", "walk.gif",
-                     "walk.npy")
+                     "walk.npy", "generated.json")
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec",
                 "mnist_score", "frechet", "digits_present")  # the last three with --eval-every
 
@@ -38,15 +38,20 @@ LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images
 # ---------------------------------------------------------------------------------------------
 # Which run a sample folder belongs to
 
-def read_owner(sample_dir):
-    """The run id in sample_dir's run.json, or None if there is none (or it is not ours)."""
+def read_marker(sample_dir):
+    """sample_dir's run.json as a dict, or None if there is none or it is not ours."""
     try:
         with open(os.path.join(sample_dir, RUN_MARKER)) as f:
-            owner = json.load(f)
-    except (OSError, ValueError):
+            marker = json.load(f)
+    except (OSError, ValueError, RecursionError):
         return None
-    run_id = owner.get("run_id") if isinstance(owner, dict) else None
-    return run_id if isinstance(run_id, str) else None
+    return marker if isinstance(marker, dict) and isinstance(marker.get("run_id"), str) else None
+
+
+def read_owner(sample_dir):
+    """The run id in sample_dir's run.json, or None if there is none (or it is not ours)."""
+    marker = read_marker(sample_dir)
+    return marker["run_id"] if marker else None
 
 
 def files_like(folder, patterns):
@@ -60,6 +65,15 @@ def claim_sample_dir(sample_dir, run_id, checkpoint_dir, adopt=False):
 
     adopt: a run saved before runs had ids takes over its unmarked sample folder."""
     owner = read_owner(sample_dir)
+    marker = read_marker(sample_dir)
+    if marker is None and os.path.exists(os.path.join(sample_dir, RUN_MARKER)):
+        raise UsageError(f"{os.path.join(sample_dir, RUN_MARKER)} is unreadable; delete it if no "
+                         f"run uses {sample_dir}, or pass another --sample-dir")
+    if owner not in (None, run_id) and marker.get("checkpoint_dir") == os.path.abspath(
+            checkpoint_dir) and not os.path.exists(os.path.join(checkpoint_dir, "config.json")):
+        owner = run_id  # claimed by a start of this same folder pair that never got to train
+        atomic_write_bytes(os.path.join(sample_dir, RUN_MARKER), json.dumps(
+            {"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)}).encode())
     if owner is None:
         found = files_like(sample_dir, TRAINING_OUTPUTS)
         if found and not adopt:
@@ -81,10 +95,19 @@ def claim_sample_dir(sample_dir, run_id, checkpoint_dir, adopt=False):
                          f"in {checkpoint_dir}); pass another --sample-dir")
 
 
+GENERATED_MARKER = "generated.json"
+
+
 def check_generated_outputs_free(sample_dir):
-    """--generate overwrites generated.* only in a folder a run of ours owns, or where absent."""
+    """--generate overwrites generated.* only in a folder a run of ours owns, where --generate
+    wrote them before (generated.json), or where they are absent; then marks the folder."""
     found = files_like(sample_dir, GENERATED_OUTPUTS)
-    if found and read_owner(sample_dir) is None:
+    ours = read_owner(sample_dir) is not None or os.path.exists(
+        os.path.join(sample_dir, GENERATED_MARKER))
+    if not found or ours:
+        atomic_write_bytes(os.path.join(sample_dir, GENERATED_MARKER),
+                           json.dumps({"written_by": "--generate"}).encode())
+    if found and not ours:
         raise UsageError(f"--sample-dir {sample_dir} already holds {found[0]}, not written by "
                          f"this repository's scripts; pass another --sample-dir")
 
@@ -93,7 +116,7 @@ def best_effort(what, action, log=print):
     """Run action(); on failure warn in one line and go on (samples never stop training)."""
     try:
         action()
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, csv.Error) as e:
         log(f"warning: could not write {what} ({why_write_failed(e, what)}); training goes on")
 
 
@@ -169,9 +192,15 @@ def read_loss_log(path):
     """The CSV's rows as dicts; rows cut short (a crash, a full disk) are left out."""
     if not os.path.exists(path):
         return []
+    rows = []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [r for r in rows if (r.get("step") or "").isdigit() and is_number(r.get("g_loss"))]
+        try:
+            for row in csv.DictReader(f):
+                rows.append(row)
+        except csv.Error:  # a damaged tail (an over-long field, say): keep what came before
+            pass
+    return [r for r in rows if isinstance(r.get("step"), str) and r["step"].isascii()
+            and r["step"].isdigit() and is_number(r.get("g_loss"))]
 
 
 def is_number(text):

@@ -40,11 +40,12 @@ def grid_z(cfg, n, log=print):
     z = draw_z(cfg.seed, n, cfg.z_dim)
     path = os.path.join(cfg.checkpoint_dir, SAMPLE_Z)
     try:
-        saved = np.load(path, allow_pickle=False) if os.path.exists(path) else None
+        saved = np.load(path, allow_pickle=False, mmap_mode="r") if os.path.exists(path) else None
+        saved = None if saved is None or saved.shape != z.shape else np.array(saved)
     except (OSError, ValueError, EOFError):
         saved = None
         log(f"warning: {path} is unreadable; drawing the grid's z again from --seed {cfg.seed}")
-    if saved is not None and saved.dtype == np.float32 and saved.shape == z.shape:
+    if saved is not None and saved.dtype == np.float32 and np.isfinite(saved).all():
         return saved
     outputs.best_effort(path, lambda: np.save(path, z), log)
     return z

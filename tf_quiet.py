@@ -8,10 +8,23 @@ TF_CPP_MIN_LOG_LEVEL yourself (e.g. `TF_CPP_MIN_LOG_LEVEL=0 python dcgan.py`) to
 """
 
 import os
+import signal
 import sys
 
-if "tensorflow" not in sys.modules and "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+
+def interrupted_while_loading(signum, frame):
+    """Ctrl-C while TensorFlow loads: nothing has started, so stop without a traceback."""
+    sys.stderr.write(f"{os.path.basename(sys.argv[0]) or 'python'}: interrupted; nothing was "
+                     f"saved\n")
+    os._exit(130)
+
+
+previous_handler = signal.signal(signal.SIGINT, interrupted_while_loading)
+# The level is the user's when they set it; ours (marked) is passed on to child processes.
+ours = "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get("TF_QUIET_SET_IT") == "1"
+if "tensorflow" not in sys.modules and ours:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # later C++ info and warning lines too
+    os.environ["TF_QUIET_SET_IT"] = "1"
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -26,3 +39,4 @@ if "tensorflow" not in sys.modules and "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
 import tensorflow as tf  # noqa: E402  (already loaded above; here for the logger)
 
 tf.get_logger().setLevel("ERROR")  # the compat.v1 APIs print deprecation notices we have read
+signal.signal(signal.SIGINT, previous_handler)

@@ -118,8 +118,9 @@ class StopRequested:
 # ---------------------------------------------------------------------------------------------
 # Training
 
-def train(spec, cfg, dataset, log=print):
+def train(spec, cfg, dataset, saved_values, log=print):
     model = graph.build(spec, cfg, dataset.images.shape)
+    checkpoints.write_config(cfg.checkpoint_dir, saved_values)
     checkpoints.remove_stale_temp_files(cfg.checkpoint_dir)
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
         step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
@@ -261,13 +262,21 @@ CHECKPOINT_OUTPUTS = (checkpoints.PREFIX + "-*", "checkpoint", checkpoints.CONFI
                       sampling.SAMPLE_Z, "tensorboard")
 
 
+def check_checkpoint_dir_free(folder):
+    """A new run writes only into a checkpoint folder that holds none of a run's file names
+    (the user's own `checkpoint` or `tensorboard/` there would be overwritten)."""
+    found = [n for pattern in CHECKPOINT_OUTPUTS for n in outputs.files_like(folder, (pattern,))]
+    if found:
+        raise UsageError(f"--checkpoint-dir {folder} holds {found[0]} but no config.json, so no run "
+                         f"of this repository wrote it; move it away or pass another "
+                         f"--checkpoint-dir")
+
+
 def start_fresh(spec, flags, saved):
     """--fresh: delete the previous run of this script in these folders, and only its files."""
     folder, samples = flags["checkpoint_dir"], flags["sample_dir"]
-    if saved is None and checkpoints.checkpoint_steps(folder):
-        raise UsageError(f"--fresh: {folder} holds checkpoints but no config.json, so they are not "
-                         f"a run of this repository's; move them away or pass another "
-                         f"--checkpoint-dir")
+    if saved is None:
+        check_checkpoint_dir_free(folder)
     if saved is not None and saved["model"] != spec.name:
         raise UsageError(f"--fresh: {folder} holds a {saved['model']} run, and --fresh only starts "
                          f"a {spec.name} run over; pass another --checkpoint-dir")
@@ -317,18 +326,21 @@ def main(spec, argv=None, log=print):
             else:
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved),
                                     explicit, log=log)
-            outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id, cfg.checkpoint_dir,
-                                     adopt=saved is not None and saved.get("run_id") is None)
+            if saved is None:
+                check_checkpoint_dir_free(cfg.checkpoint_dir)
             dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
                                               cfg.channels, log)
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))
-            checkpoints.write_config(cfg.checkpoint_dir, config.values_to_save(cfg, parser))
-            return train(spec, cfg, dataset, log)
+            # Claimed only now that nothing before training can fail: a refused start leaves
+            # no claim behind. config.json follows once the graph is built (train()).
+            outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id, cfg.checkpoint_dir,
+                                     adopt=saved is not None and saved.get("run_id") is None)
+            return train(spec, cfg, dataset, config.values_to_save(cfg, parser), log)
     except UserError as e:
         print(f"{spec.name}.py: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:  # before the loop's own handler is installed: nothing to save yet
-        print(f"{spec.name}.py: interrupted before training started", file=sys.stderr)
+        print(f"{spec.name}.py: interrupted; nothing was saved", file=sys.stderr)
         return 130
 
 

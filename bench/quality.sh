@@ -38,6 +38,11 @@ case "$script" in
     gan_mlp.py|dcgan.py|cgan.py|lsgan.py) ;;
     *) error "no training script ${script%.py}: use $scripts" ;;
 esac
+for flag in "$@"; do  # its folders are runs/NAME/: another folder would be started over (--fresh)
+    case "$flag" in
+        --checkpoint-dir*|--sample-dir*|--fresh) error "$flag: $prog trains into runs/$name/ itself; drop it" ;;
+    esac
+done
 
 if [[ -n "${PYTHON:-}" ]]; then
     if [[ $PYTHON == */* ]]; then  # a path: keep it valid after the cd below

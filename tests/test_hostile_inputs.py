@@ -192,9 +192,10 @@ def test_run_trained_on_a_gpu_generates_on_this_machine(copy_of):
 # Flags and files given to evaluate.py
 
 @pytest.mark.parametrize("args, text", [
-    (["--seed", "-5"], "must be from 0"),
+    (["--seed", "-5"], "must be 0 or more"),
     (["--seed", "1e20"], "not a whole number"),
-    (["--num-images", "10000000"], "must be from 1 to 100000"),
+    (["--num-images", "10000000"], "must be at most 100000"),
+    (["--z-dim", "100000000000"], "must be at most 100000"),
     (["--image-size", "32"], "apply to picture folders"),
     (["--steps", "5", "--epochs", "1"], "not both"),
 ])
@@ -280,3 +281,76 @@ def test_two_trainers_started_together_never_both_run(tmp_path):
         csv_steps = [line.split(",")[0] for line in
                      (tmp_path / f"s{attempt}" / "losses.csv").read_text().splitlines()[1:]]
         assert csv_steps == ["1", "2", "3"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Found by a hostile review: a refused start, foreign files, damaged files that pass a glance
+
+def test_a_refused_start_leaves_no_claim_behind(tmp_path):
+    write_tiny_mnist(str(tmp_path / "mnist"))
+    assert_error(run("dcgan.py", dirs(tmp_path) + ["--steps", "1", "--batch-size", "200"]),
+                 "--batch-size 200 is more", code=2)
+    result = run("dcgan.py", dirs(tmp_path) + TINY_RUN)
+    assert result.returncode == 0, result.stderr
+
+
+def test_users_files_in_a_new_checkpoint_dir_are_refused(tmp_path):
+    write_tiny_mnist(str(tmp_path / "mnist"))
+    (tmp_path / "c" / "tensorboard").mkdir(parents=True)
+    (tmp_path / "c" / "tensorboard" / "events.out.mine").write_bytes(b"mine")
+    (tmp_path / "c" / "checkpoint").write_text("my own state file")
+    before = snapshot(tmp_path / "c")
+    for extra in ([], ["--fresh"]):
+        assert_error(run("gan_mlp.py", dirs(tmp_path) + TINY_RUN + extra), "holds checkpoint",
+                     code=2)
+        assert snapshot(tmp_path / "c") == before
+
+
+def test_retention_never_trades_good_checkpoints_for_an_unreadable_one(copy_of):
+    (copy_of / "c" / "model.ckpt-1000000.index").write_bytes(b"junk")
+    result = run("dcgan.py", dirs(copy_of) + TINY_RUN[:2] + ["--steps", "3", "--keep", "1"])
+    assert result.returncode == 0 and "step 1000000 is unreadable" in result.stdout
+    assert (copy_of / "c" / "model.ckpt-3.index").exists()
+    assert run("dcgan.py", dirs(copy_of) + ["--generate", "--num-images", "2"]).returncode == 0
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("c/config.json", "[" * 100000 + "]" * 100000),
+    ("s/run.json", "[" * 100000 + "]" * 100000),
+    ("s/losses.csv", "step,epoch,d_loss,g_loss\n1," + "x" * 200000 + "\n"),
+], ids=["nested-config", "nested-marker", "huge-csv-field"])
+def test_pathological_files_are_one_line_or_survived(copy_of, name, damage):
+    (copy_of / name).write_text(damage)
+    result = run("dcgan.py", dirs(copy_of) + TINY_RUN[:2] + ["--steps", "2"])
+    if name == "c/config.json":
+        assert_error(result, "not readable JSON", code=1)
+    elif name == "s/run.json":
+        assert_error(result, "run.json is unreadable", code=2)
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+def test_npy_header_promising_terabytes_is_refused(tmp_path):
+    path = tmp_path / "huge.npy"
+    np.save(path, np.zeros((4, 28, 28), np.uint8))
+    raw = path.read_bytes().replace(b"(4, 28, 28)", b"(99999999999, 28, 28)".ljust(11))
+    path.write_bytes(raw)
+    write_tiny_mnist(str(tmp_path / "mnist"))
+    result = run("evaluate.py", ["--images", path, "--data-dir", tmp_path / "mnist"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_data_dir_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    assert_error(run("gan_mlp.py", dirs(tmp_path, data="afile") + TINY_RUN), "is a file", code=1)
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_damaged_classifier_is_one_line(tmp_path):
+    import metrics
+    from errors import UsageError
+    shutil.copytree(metrics.CLASSIFIER_DIR, tmp_path / "classifier")
+    data_file = next((tmp_path / "classifier").glob("*.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:1000])
+    with pytest.raises(UsageError, match="is damaged"):
+        metrics.Classifier(str(tmp_path / "classifier"))
