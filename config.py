@@ -32,7 +32,7 @@ MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigab
 MAX_SEED = 2 ** 31 - 1
 MAX_WIDTH = 100_000  # z size, channels, batch: past this a graph would not fit in memory anyway
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
-RESUMED_FLAGS = ("data_dir",)  # taken from the saved run unless typed, never a conflict
+RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no conflict
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
 NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames",
              "export_generator", "refine", "refine_rate", "refine_layer", "reject",
@@ -76,9 +76,11 @@ def build_parser(spec):
     run.add_argument("--gpus", type=positive_int, default=1,
                      help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
     run.add_argument("--xla", action="store_true", help="XLA global JIT (v1 ConfigProto)")
-    run.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
                      help="mixed precision by graph rewrite, variables kept in fp32: bf16 on "
-                          "CPU (oneDNN), fp16 on GPU")
+                          "CPU (oneDNN), fp16 on GPU; auto: bf16 on a CPU with AMX or "
+                          "AVX512-BF16, fp16 on a GPU of compute capability 7 or more, else "
+                          "fp32 (printed, saved, and kept on resume)")
     run.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0,
                      help="fixes initial weights, data order, noise and the sample grid's z")
     run.add_argument("--fresh", action="store_true",
@@ -330,6 +332,25 @@ def resolve_device(device):
     return normal
 
 
+def automatic_precision(device):
+    """(precision, why) for --precision auto on this machine's device."""
+    if device.startswith("/gpu"):
+        gpu = tf.config.list_physical_devices("GPU")[int(device.split(":")[1])]
+        major = (tf.config.experimental.get_device_details(gpu).get("compute_capability")
+                 or (0, 0))[0]
+        return ("fp16", f"GPU compute capability {major}.x") if major >= 7 else (
+            "fp32", f"GPU compute capability {major}.x has no fast fp16")
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    except OSError:
+        flags = []
+    for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")):
+        if flag in flags:
+            return "bf16", f"this CPU has {name}"
+    return "fp32", "this CPU has neither AMX nor AVX512-BF16"
+
+
 def check_writable(folder, flag):
     try:
         os.makedirs(folder, exist_ok=True)
@@ -350,6 +371,9 @@ def freeze(spec, values, explicit, log=print):
     values = dict(values)
     values["device"] = resolve_device(values["device"])
     gpus_seen = len(tf.config.list_physical_devices("GPU"))
+    if values["precision"] == "auto":
+        values["precision"], why = automatic_precision(values["device"])
+        log(f"--precision auto: {values['precision']} ({why})")
     picture_run = values["dataset"] == "folder"
     if picture_run and values["image_size"] not in spec.picture_sizes:
         flag_error(f"--image-size {values['image_size']}: use one of "

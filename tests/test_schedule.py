@@ -74,3 +74,19 @@ def test_console_shows_no_tensorflow_start_up_lines(tmp_path, script):
     assert result.returncode == 0, result.stderr[-2000:]
     console = result.stdout + result.stderr
     assert "E0000" not in console and "I0000" not in console and "WARNING" not in console
+
+
+def test_precision_auto_is_resolved_printed_saved_and_kept(tmp_path, run_dirs, capsys):
+    import json
+    import config
+    expected, _ = config.automatic_precision("/cpu:0")
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1", "--precision",
+                                                        "auto"]) == 0
+    assert f"--precision auto: {expected}" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
+    assert saved["precision"] == expected
+    # A resume without the flag keeps the run's precision, even if it differs from the default.
+    saved["precision"] = "bf16"
+    (tmp_path / "checkpoints" / "config.json").write_text(json.dumps(saved))
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
+    assert json.loads((tmp_path / "checkpoints" / "config.json").read_text())["precision"] == "bf16"
