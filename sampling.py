@@ -129,7 +129,8 @@ def export_generator(spec, cfg, sess, model, step, folder, parser, log=print):
     if os.path.exists(folder) and os.listdir(folder):
         raise UsageError(f"--export-generator {folder} is not empty; name a new folder")
     source = {v.op.name: v for v in model.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)}
-    plain = cfg.replace(ema=0.0, checkpoint_dir=folder, run_id=uuid.uuid4().hex[:12])
+    plain = cfg.replace(ema=0.0, checkpoint_dir=folder, run_id=uuid.uuid4().hex[:12],
+                        sample_dir=os.path.join("samples", cfg.model))
     export = graph.build(spec, plain)
     values = {}
     for name in export.variable_shapes:
