@@ -143,7 +143,7 @@ def add_guided_sampling_arguments(group):
     group.add_argument("--refine", type=bounded_int(0, 1000), default=0, metavar="STEPS",
                        help="move G's activation at --refine-layer this many gradient steps "
                             "towards what D calls real, then finish G (0: off)")
-    group.add_argument("--refine-rate", type=positive_float, default=1.0,
+    group.add_argument("--refine-rate", type=positive_float, default=0.3,
                        help="step size of --refine")
     group.add_argument("--refine-layer", type=int, default=0,
                        help="which hidden layer of G --refine moves: 0 is the first, -1 the last")

@@ -43,7 +43,7 @@ def check_layer(model, layer):
                          f"{count - 1}, or -1 for the last")
 
 
-def refine(sess, model, z, labels=None, steps=5, rate=1.0, layer=0, batch=500):
+def refine(sess, model, z, labels=None, steps=10, rate=0.3, layer=0, batch=500):
     """Images in [-1, 1] for z after `steps` refinement steps at G's hidden layer `layer`."""
     check_layer(model, layer)
     hidden, gradient = model.sampler.layers[layer], model.critic.layer_gradients[layer]
