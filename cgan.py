@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import training
 from flags import positive_float_upto
-from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu
+from layers import batch_norm, conv2d, conv2d_transpose, dense, label_input, lrelu
 
 # The article's run is --width 1 --steps 60000: about 1.1 s an iteration on a 2-core CPU (18 h).
 # A quarter of its channels trains about 10x faster. Sampling from G's averaged weights (--ema)
@@ -47,7 +47,8 @@ def channels(cfg, n):
 def generator(z, labels, cfg, training_):
     """[z, y] -> dense 3x3x512 BN ReLU -> deconv5s2 256 -> 128 -> 64 (BN ReLU) -> deconv5s1 VALID 1 tanh."""
     top = channels(cfg, 512)
-    h = dense(tf.concat([z, tf.one_hot(labels, 10)], axis=1), 3 * 3 * top, "fc")
+    digit = label_input(tf.one_hot(labels, 10))  # [N, 10]; --walk-digits feeds soft ones
+    h = dense(tf.concat([z, digit], axis=1), 3 * 3 * top, "fc")
     h = tf.nn.relu(batch_norm(tf.reshape(h, [-1, 3, 3, top]), training_, "bn0", BN_DECAY))
     for i, (size, filters) in enumerate(((6, 256), (12, 128), (24, 64)), start=1):
         h = conv2d_transpose(h, (size, size), channels(cfg, filters), f"deconv{i}")

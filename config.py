@@ -34,7 +34,7 @@ MAX_WIDTH = 100_000  # z size, channels, batch: past this a graph would not fit 
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no conflict
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
-NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames",
+NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames", "walk_digits",
              "export_generator", "refine", "refine_rate", "refine_layer", "reject",
              "reject_percentile", "help")
 
@@ -101,6 +101,9 @@ def build_parser(spec):
                      help="with --generate: also write G's sampling weights alone (the average "
                           "under --ema) and config.json to DIR, a small folder --generate reads")
     if spec.conditional:
+        gen.add_argument("--walk-digits", action="store_true",
+                         help="with --generate: also walk_digits.gif (and .npy): each image's "
+                              "style stays while its digit morphs 0 -> 1 -> ... -> 9")
         gen.add_argument("--digit", type=digit_list, default=None,
                          help="with --generate: only these digits, e.g. 7 or 1,3,5")
     model = parser.add_argument_group("model")
@@ -176,6 +179,7 @@ def parse(spec, argv):
     flags["checkpoint_dir"] = flags["checkpoint_dir"] or os.path.join("checkpoints", spec.name)
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
                         ("recipe", None), ("digit", None), ("export_generator", None),
+                        ("walk_digits", False),
                         ("refine", 0), ("reject", False), ("reject_percentile", 50.0)):
         flags.setdefault(name, value)  # flags only some scripts have
     return flags, explicit_flags(parser, argv), parser
@@ -402,7 +406,7 @@ def freeze(spec, values, explicit, log=print):
         flag_error("--refine and --reject are two ways to sample; pick one")
     if not 0 <= values.get("reject_percentile", 0) < 100:
         flag_error(f"--reject-percentile {values['reject_percentile']}: use 0 to below 100")
-    for flag in ("digit", "walk", "export_generator", "refine", "reject"):
+    for flag in ("digit", "walk", "walk_digits", "export_generator", "refine", "reject"):
         if values.get(flag) and not values["generate"]:
             flag_error(f"--{flag.replace('_', '-')} only applies with --generate")
     if {"steps", "epochs"} <= explicit:

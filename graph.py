@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import losses
 from config import NUM_CLASSES
-from layers import LAYER_OUTPUTS
+from layers import LABEL_INPUTS, LAYER_OUTPUTS
 
 v1 = tf.compat.v1
 EMA_SCOPE = "generator_ema"
@@ -42,6 +42,7 @@ class Sampler:
     images: tf.Tensor
     layers: tuple = ()
     digits: Optional[tf.Tensor] = None  # int32 [N] digits of `labels` (cgan)
+    label_input: Optional[tf.Tensor] = None  # G's one-hot input inside G, feedable (cgan)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +149,9 @@ def build_sampler(spec, cfg):
     with v1.variable_scope("generator", reuse=v1.AUTO_REUSE, custom_getter=getter):
         images = spec.generator(noise, labels, cfg, is_training)
     hidden = tuple(v1.get_collection(LAYER_OUTPUTS)[before:-1])  # the last one is the image
-    return Sampler(noise, y_noise, is_training, images, hidden, labels)
+    label_inputs = v1.get_collection(LABEL_INPUTS)
+    return Sampler(noise, y_noise, is_training, images, hidden, labels,
+                   label_inputs[0] if label_inputs else None)
 
 
 def build_critic(spec, cfg, sampler):

@@ -14,6 +14,15 @@ v1 = tf.compat.v1
 LAYER_OUTPUTS = "layer_outputs"  # each dense / transposed conv's output, for refinement
 
 
+LABEL_INPUTS = "label_inputs"  # G's one-hot label input, fed with a blend by --walk-digits
+
+
+def label_input(one_hot):
+    """Record G's one-hot label input, so that sampling can feed a blend of two digits."""
+    v1.add_to_collection(LABEL_INPUTS, one_hot)
+    return one_hot
+
+
 def layer_output(y):
     """Record a layer's output (before its activation) so that sampling can refine it."""
     v1.add_to_collection(LAYER_OUTPUTS, y)

@@ -30,7 +30,7 @@ GRID_NAME = "step_{:06d}.png"
 GRID_PATTERN = re.compile(r"step_(\d{6,})\.png")
 TRAINING_OUTPUTS = ("step_*.png", TRAINING_GIF, LOSS_CSV, LOSS_PNG)
 GENERATED_OUTPUTS = ("generated.png", "generated.npy", "generated_labels.npy", "walk.gif",
-                     "walk.npy", "generated.json")
+                     "walk.npy", "walk_digits.gif", "walk_digits.npy", "generated.json")
 LOSS_COLUMNS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "images_per_sec",
                 "mnist_score", "frechet", "digits_present")  # the last three with --eval-every
 

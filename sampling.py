@@ -122,6 +122,17 @@ def walk_frames(sess, sampler, z_from, z_to, frames, labels=None):
                      for t in np.linspace(0.0, 1.0, frames)])
 
 
+def digit_walk_frames(sess, sampler, z, frames_between):
+    """uint8 [9 * (frames_between - 1) + 1, N, H, W, C]: each image's z held while the label fed
+    to G blends from 0 to 1, then 1 to 2, ... to 9 (cgan)."""
+    eye = np.eye(NUM_CLASSES, dtype=np.float32)
+    blends = [eye[0]] + [(1 - t) * eye[d] + t * eye[d + 1] for d in range(NUM_CLASSES - 1)
+                         for t in np.linspace(0, 1, frames_between)[1:]]
+    return np.stack([outputs.to_uint8(sess.run(sampler.images, {
+        sampler.noise: z, sampler.label_input: np.tile(label, (len(z), 1))}))
+        for label in blends])
+
+
 def export_generator(spec, cfg, sess, model, step, folder, parser, log=print):
     """Write what sampling needs and nothing else to folder: G's weights (the moving average
     under --ema, stored as G's own, so the folder reads with --ema 0), batch-norm statistics,
@@ -176,6 +187,12 @@ def generate(spec, cfg, parser=None, log=print):
             grids = [outputs.image_grid(f, rows=rows) for f in frames]
             outputs.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
             log(f"wrote {gif} ({cfg.walk_frames} frames, and back) and walk.npy")
+        if cfg.walk_digits:
+            frames = digit_walk_frames(sess, model.sampler, z, cfg.walk_frames)
+            np.save(os.path.join(cfg.sample_dir, "walk_digits.npy"), frames)
+            gif = os.path.join(cfg.sample_dir, "walk_digits.gif")
+            outputs.save_gif(gif, [outputs.image_grid(f) for f in frames], fps=12)
+            log(f"wrote {gif} ({len(frames)} frames) and walk_digits.npy")
         if cfg.export_generator:
             export_generator(spec, cfg, sess, model, step, cfg.export_generator, parser, log)
     return 0

@@ -51,3 +51,18 @@ def test_exported_generator_draws_what_the_run_draws(spec, tmp_path, run_dirs):
 def test_walk_needs_generate(run_dirs, capsys):
     assert training.main(dcgan.SPEC, run_dirs + ["--walk"]) == 2
     assert "--walk only applies with --generate" in capsys.readouterr().err
+
+
+def test_digit_walk_keeps_the_style_and_ends_on_each_digit(tmp_path, run_dirs):
+    """cgan's --walk-digits: frame 0 is digit 0 and the last is digit 9 for the same z, equal
+    to what --generate --digit draws for that z."""
+    assert training.main(cgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
+    assert training.main(cgan.SPEC, run_dirs + ["--generate", "--num-images", "4",
+                                                "--walk-digits", "--walk-frames", "3"]) == 0
+    frames = np.load(tmp_path / "samples" / "walk_digits.npy")
+    assert frames.shape == (9 * 2 + 1, 4, 28, 28, 1)
+    for digit, frame in ((0, 0), (9, -1)):
+        assert training.main(cgan.SPEC, run_dirs + ["--generate", "--num-images", "4",
+                                                    "--digit", str(digit)]) == 0
+        np.testing.assert_array_equal(frames[frame],
+                                      np.load(tmp_path / "samples" / "generated.npy"))

@@ -90,3 +90,19 @@ def test_precision_auto_is_resolved_printed_saved_and_kept(tmp_path, run_dirs, c
     (tmp_path / "checkpoints" / "config.json").write_text(json.dumps(saved))
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
     assert json.loads((tmp_path / "checkpoints" / "config.json").read_text())["precision"] == "bf16"
+
+
+def test_tensorboard_holds_plain_tags_and_the_sample_grid(tmp_path, run_dirs):
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2", "--eval-every",
+                                                        "2"]) == 0
+    folder = tmp_path / "checkpoints" / "tensorboard"
+    tags, images = set(), []
+    for path in folder.iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.add(value.tag)
+                if value.HasField("image"):
+                    images.append(value.image)
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "quality/mnist_score", "samples"} <= tags
+    assert not any(t.endswith("_1") for t in tags)
+    assert images and images[0].height > 28 and images[0].encoded_image_string[:4] == b"\x89PNG"
