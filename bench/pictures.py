@@ -44,6 +44,9 @@ def parse_args(argv):
     parser.add_argument("--steps", type=bounded_int(1), default=10, help="timed training steps")
     parser.add_argument("--warmup", type=bounded_int(0), default=2,
                         help="untimed training steps first")
+    parser.add_argument("--compare", action="store_true",
+                        help="also time --precision bf16, --base-channels 32 and both, in the "
+                             "same run, as ratios to the fp32 default")
     args = parser.parse_args(argv)
     if args.data_dir is None and args.batch_size > args.count:
         parser.error(f"--batch-size {args.batch_size} is more than --count {args.count} "
@@ -113,6 +116,13 @@ def main(argv=None):
                                f"{len(images)} pictures in {folder}")
         cfg = config.fit_to_data(cfg, explicit, len(images))
         train = training_speed(dcgan.SPEC, cfg, dataset, args.steps, args.warmup)
+        variants = {}
+        if args.compare:  # the speed levers of a CPU run, timed in this same process
+            for name, change in (("bf16", dict(precision="bf16")),
+                                 ("half width (--base-channels 32)", dict(base_channels=32)),
+                                 ("bf16 + half width", dict(precision="bf16", base_channels=32))):
+                variants[name] = training_speed(dcgan.SPEC, cfg.replace(**change), dataset,
+                                                args.steps, args.warmup)
     except UserError as e:
         exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
@@ -121,6 +131,8 @@ def main(argv=None):
           f"{train:.0f} images/s")
     print(f"bound by: {'training' if train < decode else 'the input pipeline'} "
           f"(decoding happens once per run, training every step)")
+    for name, speed in variants.items():
+        print(f"  {name}: {speed:.0f} images/s, {speed / train:.2f}x fp32 at --base-channels 64")
     return 0
 
 
