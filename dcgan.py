@@ -33,7 +33,8 @@ import tensorflow as tf
 
 import training
 from flags import bounded_int
-from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
+from layers import (CODE_SIZE, batch_norm, categorical_code, conv2d, conv2d_transpose, dense,
+                    lrelu, minibatch_stddev)
 
 # The article's settings were batch 256, Adam 1e-4 (TF's default beta1 0.9), 20k steps; its graph
 # collapses with them (see docs/RESULTS.md). The defaults are the stable recipe's; the article's
@@ -52,6 +53,8 @@ RECIPE_CHANGES = {  # each change the default recipe makes to the article's grap
     "mbstd": "D sees the batch's spread (minibatch standard deviation, Karras et al. 2018)",
     "wide": "twice the channels in every hidden layer of G and D",
     "glrelu": "leaky ReLU (0.2) instead of ReLU in G, so its units cannot die",
+    "code": "a 10-way categorical code (z's last 10 entries, given to G one-hot) and a head on D "
+            "that recovers it (InfoGAN, Chen et al. 2016), so G need not draw between digits",
 }
 RECIPES = {"article": (), "stable": ("mbstd", "glrelu")}  # stable: the best measured here
 
@@ -70,6 +73,8 @@ def generator(z, labels, cfg, training_):
             else (lambda h, name: h))
     relu = lrelu if "glrelu" in cfg.changes else tf.nn.relu
     k = 2 if "wide" in cfg.changes else 1
+    if "code" in cfg.changes:
+        z = categorical_code(z)
     h = tf.reshape(dense(z, 4 * 4 * 64 * k, "fc", **init), [-1, 4, 4, 64 * k])
     h = relu(norm(h, "bn0"))
     h = relu(norm(conv2d_transpose(h, (7, 7), 32 * k, "deconv1", **init), "bn1"))
@@ -88,7 +93,11 @@ def discriminator(images, labels, cfg, training_):
     h = activation(conv2d(h, 64 * k, "conv2", **init))
     if "mbstd" in cfg.changes:
         h = minibatch_stddev(h)
-    return dense(tf.reshape(h, [-1, 7 * 7 * h.shape[-1]]), 1, "fc", **init)
+    features = tf.reshape(h, [-1, 7 * 7 * h.shape[-1]])
+    logit = dense(features, 1, "fc", **init)
+    if "code" in cfg.changes:  # column 0: real or fake; columns 1-10: the code's logits
+        return tf.concat([logit, dense(features, CODE_SIZE, "code", **init)], axis=1)
+    return logit
 
 
 def picture_generator(z, cfg, training_):

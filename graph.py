@@ -24,7 +24,7 @@ import tensorflow as tf
 
 import losses
 from config import NUM_CLASSES
-from layers import LABEL_INPUTS, LAYER_OUTPUTS
+from layers import CODE_SIZE, LABEL_INPUTS, LAYER_OUTPUTS
 
 v1 = tf.compat.v1
 EMA_SCOPE = "generator_ema"
@@ -160,9 +160,10 @@ def build_critic(spec, cfg, sampler):
                                  name="critic_real_images")
     real = tf.cast(real_images, tf.float32) / 127.5 - 1.0
     with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
-        fake_scores = tf.reshape(spec.discriminator(sampler.images, sampler.digits, cfg, False),
+        fake_scores = tf.reshape(spec.discriminator(sampler.images, sampler.digits, cfg,
+                                                    False)[:, :1], [-1])  # not a code head
+        real_scores = tf.reshape(spec.discriminator(real, sampler.digits, cfg, False)[:, :1],
                                  [-1])
-        real_scores = tf.reshape(spec.discriminator(real, sampler.digits, cfg, False), [-1])
     g_loss = losses.LOSSES[cfg.loss](fake_scores, fake_scores)[1]
     per_image_sum = g_loss * tf.cast(tf.shape(fake_scores)[0], tf.float32)
     gradients = tuple(tf.gradients(per_image_sum, list(sampler.layers))) if sampler.layers else ()
@@ -252,7 +253,14 @@ def build_training(spec, cfg, data_shape):
             with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
                 real_logits = spec.discriminator(real_i, labels_i, cfg, True)
                 fake_logits = spec.discriminator(fake, labels_i, cfg, True)
+            info = 0.0
+            if fake_logits.shape[-1] > 1:  # D has a code head: both recover G's code (InfoGAN)
+                code = tf.argmax(z_i[:, -CODE_SIZE:], axis=1)
+                info = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=code, logits=fake_logits[:, 1:]))
+                real_logits, fake_logits = real_logits[:, :1], fake_logits[:, :1]
             d_loss_i, g_loss_i = losses.LOSSES[cfg.loss](real_logits, fake_logits)
+            d_loss_i, g_loss_i = d_loss_i + info, g_loss_i + info
             d_losses.append(d_loss_i)
             g_losses.append(g_loss_i)
             real_out.append(real_logits)

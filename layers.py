@@ -113,6 +113,16 @@ def update_moving_average(moving, value, decay):
     v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, update)
 
 
+CODE_SIZE = 10  # InfoGAN's categorical code: one of 10
+
+
+def categorical_code(z):
+    """z with its last CODE_SIZE entries replaced by the one-hot of their argmax: uniform noise
+    makes that a uniform 10-way code, so samplers need not know the code exists."""
+    code = tf.one_hot(tf.argmax(z[:, -CODE_SIZE:], axis=1), CODE_SIZE)
+    return tf.concat([z[:, :-CODE_SIZE], code], axis=1)
+
+
 def lrelu(x, alpha=0.2):
     """Leaky ReLU as the TF1 articles wrote it, max(x, alpha x). (tf.nn.leaky_relu after a
     convolution makes TensorFlow's remapper fail with an `E0000 ... Mutation::Apply error`

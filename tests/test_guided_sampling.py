@@ -68,3 +68,27 @@ def test_refine_and_reject_need_generate_and_exclude_each_other(run_dirs, capsys
     assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--refine", "3", "--reject"]) == 2
     err = capsys.readouterr().err
     assert "--refine only applies with --generate" in err and "pick one" in err
+
+
+def test_code_recipe_trains_a_head_that_recovers_gs_code(tmp_path, run_dirs):
+    """dcgan --recipe ...,code: after a few steps D's code head reads G's 10-way code (the argmax
+    of z's last 10 entries) from G's images far above chance (10%)."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    flags = ["--recipe", "mbstd,glrelu,code", "--ema", "0"]
+    quick = ["--batch-size", "16", "--sample-every", "300", "--save-every", "300"]
+    assert training.main(dcgan.SPEC, run_dirs + quick + flags + ["--steps", "300"]) == 0
+    cfg = make_config(dcgan.SPEC, run_dirs + flags, num_examples=128)
+    with tf.Graph().as_default():
+        z = v1.placeholder(tf.float32, [None, cfg.z_dim])
+        with v1.variable_scope("generator"):
+            images = dcgan.SPEC.generator(z, None, cfg, False)
+        with v1.variable_scope("discriminator"):
+            outputs = dcgan.SPEC.discriminator(images, None, cfg, False)
+        saver = v1.train.Saver(v1.global_variables())
+        with v1.Session() as sess:
+            saver.restore(sess, str(run_dirs[5]) + "/model.ckpt-300")
+            noise = sampling.draw_z(7, 1000, cfg.z_dim)
+            guessed = sess.run(outputs, {z: noise})[:, 1:].argmax(axis=1)
+    assert outputs.shape[-1] == 11
+    assert (guessed == noise[:, -10:].argmax(axis=1)).mean() > 0.5
