@@ -39,7 +39,8 @@ class GanSpec:
     """What a script tells the shared loop about its model.
 
     generator(z, labels, cfg, training) -> images in [-1, 1], [N, H, W, C]
-    discriminator(images, labels, cfg, training) -> logits [N, 1]
+    discriminator(images, labels, cfg, training) -> logits [N, 1], or [N, 11] with a head
+        that recovers G's categorical code (columns 1-10; dcgan's recipe change `code`)
     `labels` is an int32 [N] tensor of digits, used only when `conditional`; `training` is
     True in the training graph and the `is_training` tensor in the sampler. `defaults` holds
     only what differs from the shared flags' defaults (config.build_parser).
