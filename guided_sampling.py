@@ -130,15 +130,16 @@ def reject(sess, model, n, draw, rule, rng, batch=1000, max_draws=100):
     """n images in [-1, 1] kept by the rule, and their labels (cgan) or None."""
     images, kept_labels = [], []
     for _ in range(max_draws * max(1, n // batch + 1)):
-        if sum(len(i) for i in images) >= n:
-            break
         z, labels = draw(batch)
         raw = scores(sess, model, z, labels)
         keep = rule.accept(raw, rng)
-        images.append(graph.images_of(sess, model.sampler, z[keep],
-                                      None if labels is None else labels[keep]))
+        if keep.any():
+            images.append(graph.images_of(sess, model.sampler, z[keep],
+                                          None if labels is None else labels[keep]))
         if labels is not None:
             kept_labels.append(labels[keep])
+        if sum(len(i) for i in images) >= n:
+            break
     else:
         raise UsageError(f"--reject kept {rule.kept} of {rule.seen} samples; lower "
                          f"--reject-percentile")
