@@ -1,14 +1,15 @@
 """A run's configuration: flags parsed, the saved config.json merged in, validated once, frozen.
 
-    parser = build_parser(spec); flags = parser.parse_args(argv)
-    values = merge_saved(spec, parser, flags, explicit, saved)   # architecture from disk wins
-    cfg = freeze(spec, values, explicit, num_examples)           # checks, derived values, frozen
+    flags, explicit, parser = parse(spec, argv)
+    values = merge_saved(spec, flags, explicit, read_saved(parser, folder))  # disk's architecture
+    cfg = freeze(spec, values, explicit)          # checks, device, recipe changes; frozen
+    cfg = fit_to_data(cfg, explicit, num_examples)  # steps per epoch, steps, `epoch` intervals
 
 Every value read back from config.json is checked by the same flag types as the command line
 (wrong type, out of range, unknown choice: a one-line error naming the entry), and a saved model
 name is compared with the script's own, never used to choose code. Derived values (device, the
 recipe's graph changes, steps per epoch, steps from --epochs, intervals given as `epoch`) are
-computed in `freeze` and nowhere else; nothing writes to a RunConfig afterwards.
+computed in `freeze` and `fit_to_data` and nowhere else; nothing writes to a RunConfig afterwards.
 """
 
 import argparse
@@ -24,8 +25,9 @@ import losses
 from checkpoints import read_config
 from data import resolve_kind
 from errors import UsageError
-from flags import (NUM_CLASSES, OneLineParser, bounded_int, digit_list, interval,  # noqa: F401
-                   positive_float, positive_int, recipe_type, unit_interval)
+from flags import (OneLineParser, bounded_int, digit_list, interval, positive_float, positive_int,
+                   recipe_type, unit_interval)
+from machine import cpu_flags
 
 DATA_DIR_DEFAULT = "MNIST_data"
 MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigabytes of PNG
@@ -153,8 +155,9 @@ def add_guided_sampling_arguments(group):
     group.add_argument("--reject", action="store_true",
                        help="keep samples by D's calibrated acceptance probability "
                             "(discriminator rejection sampling); prints the acceptance rate")
-    group.add_argument("--reject-percentile", type=float, default=50.0, help="gamma of --reject: this percentile of F over the "
-                                          "burn-in; higher keeps fewer, surer samples")
+    group.add_argument("--reject-percentile", type=float, default=50.0,
+                       help="gamma of --reject: this percentile of F over the burn-in; higher "
+                            "keeps fewer, surer samples")
 
 
 def explicit_flags(parser, argv):
@@ -261,7 +264,7 @@ def check_saved(parser, saved, where):
     return {**checked, "model": model, "run_id": run_id}
 
 
-def merge_saved(spec, flags, explicit, saved, log=print):
+def merge_saved(spec, flags, explicit, saved):
     """The flags with the saved run's architecture (and data folder) filled in where not typed.
 
     A typed architecture flag that differs from the saved one, a checkpoint of another script,
@@ -304,7 +307,6 @@ def describe_kind(kind):
 
 def read_saved(parser, folder):
     """The checked settings in folder/config.json, or None if there is none."""
-
     saved = read_config(folder)
     return None if saved is None else check_saved(parser, saved,
                                                   os.path.join(folder, "config.json"))
@@ -344,11 +346,7 @@ def automatic_precision(device):
                  or (0, 0))[0]
         return ("fp16", f"GPU compute capability {major}.x") if major >= 7 else (
             "fp32", f"GPU compute capability {major}.x has no fast fp16")
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
-    except OSError:
-        flags = []
+    flags = cpu_flags()
     for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")):
         if flag in flags:
             return "bf16", f"this CPU has {name}"
@@ -369,9 +367,6 @@ def check_writable(folder, flag):
 def freeze(spec, values, explicit, log=print):
     """Check every setting that needs neither data nor graph, add the device and the recipe's
     graph changes, and freeze the result (fit_to_data adds what follows from the data)."""
-    def flag_error(message):
-        raise UsageError(message)
-
     values = dict(values)
     values["device"] = resolve_device(values["device"])
     gpus_seen = len(tf.config.list_physical_devices("GPU"))
@@ -380,40 +375,47 @@ def freeze(spec, values, explicit, log=print):
         log(f"--precision auto: {values['precision']} ({why})")
     picture_run = values["dataset"] == "folder"
     if picture_run and values["image_size"] not in spec.picture_sizes:
-        flag_error(f"--image-size {values['image_size']}: use one of "
+        raise UsageError(f"--image-size {values['image_size']}: use one of "
                    f"{', '.join(map(str, spec.picture_sizes))} (each is one stride-2 layer)")
     if not picture_run and explicit & {"image_size", "channels", "base_channels"}:
-        flag_error("--image-size, --channels and --base-channels apply to picture folders; "
+        raise UsageError("--image-size, --channels and --base-channels apply to picture folders; "
                    "MNIST is 28x28x1 (drop them, or point --data-dir at your pictures)")
     if values["gpus"] > 1 and gpus_seen and values["gpus"] > gpus_seen:
-        flag_error(f"--gpus {values['gpus']}: TensorFlow sees {gpus_seen} GPU(s)")
+        raise UsageError(f"--gpus {values['gpus']}: TensorFlow sees {gpus_seen} GPU(s)")
     if values["gpus"] > 1 and not gpus_seen and not values["generate"]:
         log(f"note: no GPU here, so --gpus {values['gpus']} builds {values['gpus']} towers on the "
             f"CPU: the same results as one device, and no faster")
     if values["batch_size"] % values["gpus"]:
-        flag_error(f"--batch-size {values['batch_size']} does not split evenly over --gpus "
+        raise UsageError(f"--batch-size {values['batch_size']} does not split evenly over --gpus "
                    f"{values['gpus']}; use a multiple of {values['gpus']}")
     if values["precision"] == "fp16" and not gpus_seen:
-        flag_error("--precision fp16 needs a GPU; on CPU use --precision bf16")
+        raise UsageError("--precision fp16 needs a GPU; on CPU use --precision bf16")
     if values["precision"] == "bf16" and values["device"].startswith("/gpu"):
-        flag_error("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp16")
+        raise UsageError("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp16")
     if values["generate"] and values["fresh"]:
-        flag_error("--generate and --fresh conflict: --fresh would delete the checkpoint that "
+        raise UsageError("--generate and --fresh conflict: --fresh would delete the checkpoint that "
                    "--generate needs")
     if values["eval_every"] and picture_run:
-        flag_error("--eval-every scores MNIST digits; it does not apply to a picture folder")
+        raise UsageError("--eval-every scores MNIST digits; it does not apply to a picture folder")
     if values.get("refine") and values.get("reject"):
-        flag_error("--refine and --reject are two ways to sample; pick one")
+        raise UsageError("--refine and --reject are two ways to sample; pick one")
     if not 0 <= values.get("reject_percentile", 0) < 100:
-        flag_error(f"--reject-percentile {values['reject_percentile']}: use 0 to below 100")
+        raise UsageError(f"--reject-percentile {values['reject_percentile']}: use 0 to below 100")
     for flag in ("digit", "walk", "walk_digits", "export_generator", "refine", "reject"):
         if values.get(flag) and not values["generate"]:
-            flag_error(f"--{flag.replace('_', '-')} only applies with --generate")
+            raise UsageError(f"--{flag.replace('_', '-')} only applies with --generate")
     if {"steps", "epochs"} <= explicit:
-        flag_error("pass --steps or --epochs, not both")
+        raise UsageError("pass --steps or --epochs, not both")
     values["changes"] = frozenset(spec.recipes.get(values["recipe"], values["recipe"].split(","))
                                   if spec.recipes else ())
     return RunConfig(values)
+
+
+def new_run(spec, argv, log=print):
+    """(frozen config, names typed) of a new run of spec with these flags, its data not yet
+    read (fit_to_data adds that): what the tests and bench scripts build their graphs from."""
+    flags, explicit, _ = parse(spec, argv)
+    return freeze(spec, merge_saved(spec, flags, explicit, None), explicit, log), explicit
 
 
 def fit_to_data(cfg, explicit, num_examples):

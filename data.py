@@ -226,8 +226,9 @@ def ensure_mnist(data_dir, split="train", mirrors=None, log=print):
                 f"MNIST's ({', '.join(theirs[:3])}{', ...' if len(theirs) > 3 else ''}); add the "
                 f"missing files, or point --data-dir at another folder (MNIST is only fetched into "
                 f"an empty folder)")
+    mirrors = MNIST_MIRRORS if mirrors is None else mirrors  # read now: tests may patch it
     for name in list(missing):
-        url = download_verified([m + name for m in (MNIST_MIRRORS if mirrors is None else mirrors)], MNIST_FILES[name],
+        url = download_verified([m + name for m in mirrors], MNIST_FILES[name],
                                 os.path.join(data_dir, name))
         if url:
             log(f"downloaded {url}")

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 import losses
-from config import NUM_CLASSES
+from flags import NUM_CLASSES
 from layers import CODE_SIZE, LABEL_INPUTS, LAYER_OUTPUTS
 
 v1 = tf.compat.v1
@@ -320,12 +320,16 @@ def train_step(sess, ops, g_steps, fetch=False):
                 d_fake=float(d_fake))
 
 
+def sampler_feed(sampler, z, labels=None):
+    """The sampler's feed for z [N, z_dim] and, for cgan, digit labels [N] (as one-hots)."""
+    feed = {sampler.noise: z}
+    if sampler.labels is not None:
+        feed[sampler.labels] = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    return feed
+
+
 def images_of(sess, sampler, z, labels=None, batch=1000):
     """Generated images in [-1, 1] for z [N, z_dim] (and digit labels [N] for cgan)."""
-    parts = []
-    for i in range(0, len(z), batch):
-        feed = {sampler.noise: z[i:i + batch]}
-        if sampler.labels is not None:
-            feed[sampler.labels] = np.eye(NUM_CLASSES, dtype=np.float32)[labels[i:i + batch]]
-        parts.append(sess.run(sampler.images, feed))
-    return np.concatenate(parts)
+    return np.concatenate([sess.run(sampler.images, sampler_feed(
+        sampler, z[i:i + batch], None if labels is None else labels[i:i + batch]))
+        for i in range(0, len(z), batch)])

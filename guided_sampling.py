@@ -21,19 +21,12 @@ import numpy as np
 
 import graph
 import outputs
-from config import NUM_CLASSES
+from flags import NUM_CLASSES
 from errors import UsageError
 
-BURN_IN = 10_000
-CALIBRATION = 5_000
+BURN_IN = 10_000  # samples that set d_max and gamma
+CALIBRATION = 5_000  # real training images (and as many samples) that calibrate D's score
 EPSILON = 1e-6
-
-
-def feed_for(sampler, z, labels=None):
-    feed = {sampler.noise: z}
-    if sampler.labels is not None:
-        feed[sampler.labels] = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
-    return feed
 
 
 def check_layer(model, layer):
@@ -49,7 +42,8 @@ def refine(sess, model, z, labels=None, steps=10, rate=0.3, layer=0, batch=500):
     hidden, gradient = model.sampler.layers[layer], model.critic.layer_gradients[layer]
     parts = []
     for i in range(0, len(z), batch):
-        feed = feed_for(model.sampler, z[i:i + batch], None if labels is None else labels[i:i + batch])
+        feed = graph.sampler_feed(model.sampler, z[i:i + batch],
+                                  None if labels is None else labels[i:i + batch])
         h = sess.run(hidden, feed)
         for _ in range(steps):
             h = h - rate * sess.run(gradient, {**feed, hidden: h})
@@ -59,7 +53,7 @@ def refine(sess, model, z, labels=None, steps=10, rate=0.3, layer=0, batch=500):
 
 def scores(sess, model, z, labels=None, batch=1000):
     """D's raw output on G(z)."""
-    return np.concatenate([sess.run(model.critic.fake_scores, feed_for(
+    return np.concatenate([sess.run(model.critic.fake_scores, graph.sampler_feed(
         model.sampler, z[i:i + batch], None if labels is None else labels[i:i + batch]))
         for i in range(0, len(z), batch)])
 

@@ -63,42 +63,41 @@ def files_like(folder, patterns):
 def claim_sample_dir(sample_dir, run_id, checkpoint_dir, adopt=False):
     """Make sample_dir this run's, or refuse: it holds another run's samples or the user's files.
 
-    adopt: a run saved before runs had ids takes over its unmarked sample folder."""
-    owner = read_owner(sample_dir)
+    adopt: a run saved before runs had ids takes over its unmarked sample folder. A claim left
+    by a start of this same folder pair that failed before training (no config.json) is taken
+    over too."""
+    path = os.path.join(sample_dir, RUN_MARKER)
+    ours = {"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)}
     marker = read_marker(sample_dir)
-    if marker is None and os.path.exists(os.path.join(sample_dir, RUN_MARKER)):
-        raise UsageError(f"{os.path.join(sample_dir, RUN_MARKER)} is unreadable; delete it if no "
-                         f"run uses {sample_dir}, or pass another --sample-dir")
-    if owner not in (None, run_id) and marker.get("checkpoint_dir") == os.path.abspath(
-            checkpoint_dir) and not os.path.exists(os.path.join(checkpoint_dir, "config.json")):
-        owner = run_id  # claimed by a start of this same folder pair that never got to train
-        atomic_write_bytes(os.path.join(sample_dir, RUN_MARKER), json.dumps(
-            {"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)}).encode())
-    if owner is None:
+    if marker is None and os.path.exists(path):
+        raise UsageError(f"{path} is unreadable; delete it if no run uses {sample_dir}, or pass "
+                         f"another --sample-dir")
+    if marker is None:
         found = files_like(sample_dir, TRAINING_OUTPUTS)
         if found and not adopt:
             raise UsageError(f"--sample-dir {sample_dir} holds {found[0]} and other files this run "
                              f"did not write; pass another --sample-dir, or move them away")
-        marker = json.dumps({"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)})
         try:  # O_EXCL: of two runs claiming one new folder at once, exactly one gets it
-            fd = os.open(os.path.join(sample_dir, RUN_MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                         0o644)
-        except FileExistsError:
-            if read_owner(sample_dir) is None:  # there, but not a marker we can read
-                raise UsageError(f"{os.path.join(sample_dir, RUN_MARKER)} is unreadable; delete it "
-                                 f"if no run uses {sample_dir}, or pass another --sample-dir")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:  # another start claimed it this instant: decide again
             return claim_sample_dir(sample_dir, run_id, checkpoint_dir)
         with os.fdopen(fd, "w") as f:
-            f.write(marker)
-    elif owner != run_id:
+            f.write(json.dumps(ours))
+        return
+    if marker["run_id"] == run_id:
+        return
+    abandoned = marker.get("checkpoint_dir") == ours["checkpoint_dir"] and not os.path.exists(
+        os.path.join(checkpoint_dir, "config.json"))
+    if not abandoned:
         raise UsageError(f"--sample-dir {sample_dir} holds the samples of another run (not the one "
                          f"in {checkpoint_dir}); pass another --sample-dir")
+    atomic_write_bytes(path, json.dumps(ours).encode())
 
 
 GENERATED_MARKER = "generated.json"
 
 
-def check_generated_outputs_free(sample_dir):
+def claim_generated_outputs(sample_dir):
     """--generate overwrites generated.* only in a folder a run of ours owns, where --generate
     wrote them before (generated.json), or where they are absent; then marks the folder."""
     found = files_like(sample_dir, GENERATED_OUTPUTS)

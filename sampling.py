@@ -14,10 +14,12 @@ import tensorflow as tf
 
 import checkpoints
 import config
+import data
 import graph
+import guided_sampling
 import outputs
-from config import NUM_CLASSES
 from errors import UsageError
+from flags import NUM_CLASSES
 
 v1 = tf.compat.v1
 
@@ -81,13 +83,12 @@ def draw_images(sess, model, cfg, z, labels, log=print):
     """(uint8 images, their labels, ms per image) for z: plain G, or --refine / --reject."""
     real = None
     if cfg.reject:  # real images to calibrate D's score, and their digits for cgan's D
-        import data
         dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
                                           cfg.channels, log=lambda m: None)
-        pick = np.random.default_rng(cfg.seed).permutation(len(dataset.images))[:5000]
+        pick = np.random.default_rng(cfg.seed).permutation(len(dataset.images))[
+            :guided_sampling.CALIBRATION]
         real = (dataset.images[pick],
                 dataset.labels[pick] if model.sampler.labels is not None else None)
-    import guided_sampling
     return guided_sampling.guided_images(sess, model, cfg, z, labels, real,
                                          np.random.default_rng([cfg.seed, 1]), log)
 
@@ -162,7 +163,7 @@ def export_generator(spec, cfg, sess, model, step, folder, parser, log=print):
 def generate(spec, cfg, parser=None, log=print):
     """--generate: a grid (PNG) and the images (.npy, uint8) from the newest checkpoint, and
     with --walk a GIF of each image walking between two random points of z."""
-    outputs.check_generated_outputs_free(cfg.sample_dir)
+    outputs.claim_generated_outputs(cfg.sample_dir)
     digits, labels = None, None
     if spec.conditional:
         digits = cfg.digit or list(range(NUM_CLASSES))

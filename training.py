@@ -29,6 +29,7 @@ import graph
 import outputs
 import sampling
 from errors import TrainingDiverged, UsageError, UserError
+from flags import NUM_CLASSES
 
 v1 = tf.compat.v1
 EVAL_IMAGES = 2000  # samples scored at each --eval-every step
@@ -249,7 +250,7 @@ def make_scorer(cfg):
 
     def score_samples(sess, sampler, spec, step):
         z = sampling.draw_z([cfg.seed, step], EVAL_IMAGES, cfg.z_dim)
-        labels = np.arange(EVAL_IMAGES) % config.NUM_CLASSES if spec.conditional else None
+        labels = np.arange(EVAL_IMAGES) % NUM_CLASSES if spec.conditional else None
         images = outputs.to_uint8(graph.images_of(sess, sampler, z, labels))
         result = metrics.score(images, classifier, reference)
         return {k: result[k] for k in ("mnist_score", "frechet", "digits_present")}

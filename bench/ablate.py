@@ -20,7 +20,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
+from flags import OneLineParser, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 EVAL_SAMPLES = 5000
@@ -54,9 +54,11 @@ def check_grid_path(path):
     """--grid is checked before training, so a bad path does not waste the run."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        exit_with_error(PROG, f"--grid {path} is a folder; give a file name, e.g. {os.path.join(path, 'grid.png')}")
+        exit_with_error(PROG, f"--grid {path} is a folder; give a file name, e.g. "
+                              f"{os.path.join(path, 'grid.png')}")
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        exit_with_error(PROG, f"--grid {path}: cannot write in {folder}; create the folder or choose another path")
+        exit_with_error(PROG, f"--grid {path}: cannot write in {folder}; create the folder or "
+                              f"choose another path")
 
 
 def make_config(spec, args):
@@ -64,15 +66,16 @@ def make_config(spec, args):
     (a flag error is one line, exit 2), on MNIST, on /cpu:0 unless --device is given."""
     import config
     script_parser = config.build_parser(spec)
-    script_parser.error = lambda message: exit_with_error(PROG, 
-        f"{message} (flags after MODEL are {spec.name}.py's own; python {spec.name}.py --help "
-        f"lists them)")
+    script_parser.error = lambda message: exit_with_error(
+        PROG, f"{message} (flags after MODEL are {spec.name}.py's own; python {spec.name}.py "
+              f"--help lists them)")
     script_parser.parse_args(args)  # only to check them with one-line errors
     flags, explicit, _ = config.parse(spec, args)
     unused = [name for name in UNUSED_FLAGS if name in explicit]
     if unused:
-        exit_with_error(PROG, f"--{unused[0].replace('_', '-')} does nothing here: an ablation keeps no checkpoints, "
-             f"grids or logs and scores once at the end; drop it")
+        exit_with_error(PROG, f"--{unused[0].replace('_', '-')} does nothing here: an ablation "
+                              f"keeps no checkpoints, grids or logs and scores once at the end; "
+                              f"drop it")
     if flags["dataset"] == "folder":
         exit_with_error(PROG, "ablations score MNIST digits; drop --dataset folder")
     if spec.picture_sizes:
@@ -80,8 +83,9 @@ def make_config(spec, args):
     if "device" not in explicit:
         flags["device"] = "/cpu:0"
     if "data_dir" in explicit and not os.path.isdir(flags["data_dir"]):
-        exit_with_error(PROG, f"--data-dir {flags['data_dir']} is not a folder; point it at a folder with MNIST's "
-             f"IDX files, or leave it out to use {config.DATA_DIR_DEFAULT} (fetched if absent)")
+        exit_with_error(PROG, f"--data-dir {flags['data_dir']} is not a folder; point it at a "
+                              f"folder with MNIST's IDX files, or leave it out to use "
+                              f"{config.DATA_DIR_DEFAULT} (fetched if absent)")
     values = config.merge_saved(spec, flags, explicit, None)
     return config.freeze(spec, values, explicit, log=print), explicit
 
@@ -105,11 +109,11 @@ def train_and_score(spec, cfg, explicit, args, grid_path):
     cfg = config.fit_to_data(cfg, explicit, len(mnist.images))
     model = graph.build(spec, cfg, mnist.images.shape)
     ops, sampler = model.train, model.sampler
-    fixed = {sampler.noise: sampling.draw_z(0, 64, cfg.z_dim), sampler.is_training: True}
-    if spec.conditional:
-        fixed[sampler.labels] = np.eye(config.NUM_CLASSES, dtype=np.float32)[np.arange(64) % 10]
+    fixed = {**graph.sampler_feed(sampler, sampling.draw_z(0, 64, cfg.z_dim),
+                                  np.arange(64) % 10 if spec.conditional else None),
+             sampler.is_training: True}
     z = sampling.draw_z(1, EVAL_SAMPLES, cfg.z_dim)
-    labels = np.arange(EVAL_SAMPLES) % config.NUM_CLASSES if spec.conditional else None
+    labels = np.arange(EVAL_SAMPLES) % 10 if spec.conditional else None
     samples = {}
     with graph.start_session(model, cfg, mnist) as sess, \
             tempfile.TemporaryDirectory() as scratch:

@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
+from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 VARIANTS = {  # row name -> the script flags it adds
@@ -129,9 +129,7 @@ def random_mnist(n=8192):
 def run_config(spec, argv, num_examples):
     """The frozen config of a new run of spec with these flags (as tests/conftest.make_config)."""
     import config
-    flags, explicit, _ = config.parse(spec, argv)
-    cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, None, log=print),
-                        explicit, log=print)
+    cfg, explicit = config.new_run(spec, argv)
     return config.fit_to_data(cfg, explicit, num_examples)
 
 
@@ -174,12 +172,13 @@ def baseline(name, steps, warmup, cgan_width=None):
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     except subprocess.TimeoutExpired:
-        exit_with_error(PROG, f"the Keras baseline for {name} ran over an hour; use fewer --steps", 1)
+        exit_with_error(PROG, f"the Keras baseline for {name} ran over an hour; use fewer "
+                              f"--steps", 1)
     lines = result.stdout.strip().splitlines()
     if result.returncode or not lines:
         why = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        exit_with_error(PROG, f"the Keras baseline for {name} failed (exit {result.returncode}: {why}); run "
-             f"{' '.join(command[1:])} to see it all", 1)
+        exit_with_error(PROG, f"the Keras baseline for {name} failed (exit {result.returncode}: "
+                              f"{why}); run {' '.join(command[1:])} to see it all", 1)
     return json.loads(lines[-1])
 
 
@@ -193,9 +192,11 @@ def main(argv=None):
     gpu = bool(tf.config.list_physical_devices("GPU"))
     variants = args.variants or ["fp32", "fp16" if gpu else "bf16", "xla"]
     if "fp16" in variants and not gpu:
-        exit_with_error(PROG, "--variants fp16 is the CUDA rewrite and TensorFlow sees no GPU; on CPU use bf16")
+        exit_with_error(PROG, "--variants fp16 is the CUDA rewrite and TensorFlow sees no GPU; "
+                              "on CPU use bf16")
     if "bf16" in variants and gpu:
-        exit_with_error(PROG, "--variants bf16 is the CPU (oneDNN) rewrite and the graphs run on the GPU; use fp16")
+        exit_with_error(PROG, "--variants bf16 is the CPU (oneDNN) rewrite and the graphs run on "
+                              "the GPU; use fp16")
     ratios = []
     try:
         dataset = random_mnist()

@@ -8,14 +8,13 @@ Run as its own process (Keras does not work in a process that disabled eager exe
 """
 
 # Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
-import argparse
 import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
+from flags import OneLineParser, bounded_int, positive_float  # noqa: E402
 
 # Filled in by import_tensorflow() once the flags are good (eager execution stays on: Keras).
 np = tf = keras = L = minibatch_stddev = None
@@ -165,29 +164,16 @@ def measure(name, steps, warmup, batch=None, cgan_width=1.0):
     return dict(model=name, images_per_sec=steps * batch / seconds, step_ms=1000 * seconds / steps)
 
 
-def number(kind, what, zero_ok=False):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
-            raise argparse.ArgumentTypeError(
-                f"must be {'0 or more' if zero_ok else 'positive'}, got {text}")
-        return value
-    return parse
-
-
 def main(argv=None):
     parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("model", choices=sorted(SETUPS), help="whose graph to rebuild in Keras")
-    parser.add_argument("--steps", type=number(int, "a whole number"), default=20,
+    parser.add_argument("--steps", type=bounded_int(1), default=20,
                         help="timed iterations (default: %(default)s)")
-    parser.add_argument("--warmup", type=number(int, "a whole number", zero_ok=True), default=5,
+    parser.add_argument("--warmup", type=bounded_int(0), default=5,
                         help="untimed iterations first, tracing included (default: %(default)s)")
-    parser.add_argument("--batch-size", type=number(int, "a whole number"), default=None,
+    parser.add_argument("--batch-size", type=bounded_int(1), default=None,
                         help="default: the script's own")
-    parser.add_argument("--cgan-width", type=number(float, "a number"), default=1.0,
+    parser.add_argument("--cgan-width", type=positive_float, default=1.0,
                         help="cgan's --width (default: %(default)s)")
     args = parser.parse_args(argv)
     import_tensorflow()

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402,F401
+from flags import OneLineParser, bounded_int, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
 
 PROG = "pictures.py"
 
@@ -71,9 +71,7 @@ def picture_config(spec, folder, image_size, batch_size):
     import config
     argv = ["--dataset", "folder", "--data-dir", folder, "--image-size", str(image_size),
             "--batch-size", str(batch_size)]
-    flags, explicit, _ = config.parse(spec, argv)
-    values = config.merge_saved(spec, flags, explicit, None, log=print)
-    return config.freeze(spec, values, explicit, log=print), explicit
+    return config.new_run(spec, argv)
 
 
 def training_speed(spec, cfg, dataset, steps, warmup):

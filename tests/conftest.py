@@ -46,6 +46,5 @@ FAST = ["--batch-size", "16", "--sample-every", "2", "--save-every", "2", "--log
 def make_config(spec, flags, num_examples=32):
     """A frozen config for spec from flags, as main() makes it for a new run of num_examples."""
     import config
-    parsed, explicit, _ = config.parse(spec, flags)
-    cfg = config.freeze(spec, config.merge_saved(spec, parsed, explicit, None), explicit)
+    cfg, explicit = config.new_run(spec, flags)
     return config.fit_to_data(cfg, explicit, num_examples)

@@ -1,7 +1,5 @@
 """--generate's extras: the latent walk, and a generator-only folder that draws like the run."""
 
-import os
-
 import numpy as np
 import pytest
 

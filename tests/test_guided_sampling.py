@@ -31,7 +31,7 @@ def test_refinement_raises_ds_score_and_keeps_the_shape(spec, run_dirs):
         refined = guided_sampling.refine(sess, model, z, labels, steps=5, rate=0.1)
         d_of = lambda x: sess.run(model.critic.real_scores, {
             model.critic.real_images: np.round((x + 1) * 127.5).astype(np.uint8),
-            **guided_sampling.feed_for(model.sampler, z, labels)})
+            **graph.sampler_feed(model.sampler, z, labels)})
         before, after = d_of(plain).mean(), d_of(refined).mean()
     assert refined.shape == plain.shape and not np.array_equal(refined, plain)
     assert after > before  # lsgan's D: a score with target 1 for real; the others: a logit

@@ -46,10 +46,9 @@ def weight_digest(spec, folder, steps=20):
     write_tiny_mnist(folder)
     images, labels = data.load_mnist(folder, "train", log=lambda m: None)
     dataset = data.Dataset(images, labels.astype(np.int32), "tiny")
-    flags, explicit, _ = config.parse(spec, ["--batch-size", "16", "--seed", "3",
-                                             "--device", "/cpu:0"])
-    cfg = config.fit_to_data(config.freeze(spec, config.merge_saved(spec, flags, explicit, None),
-                                           explicit), explicit, len(images))
+    cfg, explicit = config.new_run(spec, ["--batch-size", "16", "--seed", "3", "--device",
+                                          "/cpu:0"])
+    cfg = config.fit_to_data(cfg, explicit, len(images))
     model = graph.build(spec, cfg, images.shape)
     with graph.start_session(model, cfg, dataset) as sess:
         sess.run(model.train.reshuffle)
