@@ -28,16 +28,23 @@ import tensorflow as tf
 
 import training
 from graph import step_seed
-from layers import batch_norm, dense, dropout
+from layers import CODE_SIZE, batch_norm, categorical_code, dense, dropout
 
 DEFAULTS = dict(epochs=10, batch_size=100, z_dim=100, learning_rate=1e-3, beta1=0.5, beta1_d=0.1,
-                ema=0.999, log_every="epoch", save_every="epoch", sample_every="epoch")
+                ema=0.999, recipe="article", log_every="epoch", save_every="epoch", sample_every="epoch")
 KEEP_RATE = 0.5  # the article's dropout keep_prob before G's output layer
+RECIPE_CHANGES = {
+    "code": "a 10-way categorical code (z's last 10 entries, given to G one-hot) and a head on D "
+            "that recovers it (InfoGAN, Chen et al. 2016), so G need not draw between digits",
+}
+RECIPES = {"article": (), "info": ("code",)}
 
 
 def generator(z, labels, cfg, training_):
-    """z 100 -> 256 -> 512 -> 1024 (each dense, leaky ReLU 0.2, BN) -> dropout -> 784 -> 28x28x1."""
-    h = z
+    """z 100 -> 256 -> 512 -> 1024 (each dense, leaky ReLU 0.2, BN) -> dropout -> 784 -> 28x28x1.
+
+    Recipe change "code": z's last 10 entries become the one-hot of their argmax."""
+    h = categorical_code(z) if "code" in cfg.changes else z
     for i, units in enumerate((256, 512, 1024), start=1):
         h = batch_norm(tf.nn.leaky_relu(dense(h, units, f"gen_fc{i}"), 0.2), training_,
                        f"gen_bn{i}")
@@ -47,15 +54,21 @@ def generator(z, labels, cfg, training_):
 
 
 def discriminator(images, labels, cfg, training_):
-    """784 -> 1024 -> 512 -> 256 (dense, leaky ReLU 0.2, no BN) -> 1 logit."""
+    """784 -> 1024 -> 512 -> 256 (dense, leaky ReLU 0.2, no BN) -> 1 logit.
+
+    Recipe change "code": a second head on the 256 features, the code's 10 logits."""
     h = tf.reshape(images, [-1, 28 * 28])
     for i, units in enumerate((1024, 512, 256), start=1):
         h = tf.nn.leaky_relu(dense(h, units, f"dis_fc{i}"), 0.2)  # the article's op
-    return dense(h, 1, "dis_out")
+    logit = dense(h, 1, "dis_out")
+    if "code" in cfg.changes:  # column 0: real or fake; columns 1-10: the code's logits
+        return tf.concat([logit, dense(h, CODE_SIZE, "dis_code")], axis=1)
+    return logit
 
 
 SPEC = training.GanSpec(name="gan_mlp", generator=generator, discriminator=discriminator,
-                        defaults=DEFAULTS)
+                        defaults=DEFAULTS, recipes=RECIPES, recipe_changes=RECIPE_CHANGES,
+                        arch_flags=("recipe",))
 
 if __name__ == "__main__":
     training.run(SPEC)

@@ -15,6 +15,7 @@ Graph layout (tf.compat.v1, eager disabled):
   Under --ema it reads generator_ema/, a moving average of G's weights updated after G steps.
 """
 
+import contextlib
 import dataclasses
 from typing import Optional
 
@@ -61,11 +62,14 @@ class TrainOps:
     images_in: tf.Tensor  # placeholders that fill the in-graph data set at start-up
     labels_in: tf.Tensor
     reshuffle: tf.Operation  # this epoch's permutation, from (seed, epoch)
-    d_train: tf.Operation
-    g_train: tf.Operation  # a G update that leaves the step alone (cgan's first G step)
-    g_train_and_step: tf.Tensor  # a G update, then global_step += 1
+    d_train: tf.Operation  # a D update alone
+    d_then_g: tf.Operation  # a D update, then a G update against the updated D, in one run
+    d_then_g_and_step: tf.Tensor  # ... then global_step += 1 (an iteration with one G step)
+    g_train: tf.Operation  # a G update alone that leaves the step alone (cgan's second G step)
+    g_train_and_step: tf.Tensor  # a G update alone, then global_step += 1
     d_loss: tf.Tensor
-    g_loss: tf.Tensor
+    g_loss: tf.Tensor  # G's loss in a run of g_train or g_train_and_step
+    g_loss_after_d: tf.Tensor  # G's loss in a run of d_then_g: against the updated D
     d_real: tf.Tensor  # D's mean output on the batch's real images (a probability for --loss gan)
     d_fake: tf.Tensor  # ... and on its generated ones
 
@@ -243,28 +247,24 @@ def build_training(spec, cfg, data_shape):
 
     # One tower per device (--gpus N), each on its slice of the batch; gradients averaged.
     devices = tower_devices(cfg)
-    d_losses, g_losses, d_grads, g_grads, real_out, fake_out = [], [], [], [], [], []
-    for device, real_i, labels_i, z_i in zip(devices, tf.split(real, len(devices)),
-                                             tf.split(labels, len(devices)),
-                                             tf.split(z, len(devices))):
+    towers = list(zip(devices, tf.split(real, len(devices)), tf.split(labels, len(devices)),
+                      tf.split(z, len(devices))))
+    d_losses, g_losses, d_grads, g_grads, real_out, fake_out, fakes = [], [], [], [], [], [], []
+    for device, real_i, labels_i, z_i in towers:
         with tf.device(device):
             with v1.variable_scope("generator", reuse=v1.AUTO_REUSE):
                 fake = spec.generator(z_i, labels_i, cfg, True)
             with v1.variable_scope("discriminator", reuse=v1.AUTO_REUSE):
                 real_logits = spec.discriminator(real_i, labels_i, cfg, True)
                 fake_logits = spec.discriminator(fake, labels_i, cfg, True)
-            info = 0.0
-            if fake_logits.shape[-1] > 1:  # D has a code head: both recover G's code (InfoGAN)
-                code = tf.argmax(z_i[:, -CODE_SIZE:], axis=1)
-                info = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                    labels=code, logits=fake_logits[:, 1:]))
-                real_logits, fake_logits = real_logits[:, :1], fake_logits[:, :1]
+            real_logits, fake_logits, info = split_code_head(real_logits, fake_logits, z_i)
             d_loss_i, g_loss_i = losses.LOSSES[cfg.loss](real_logits, fake_logits)
             d_loss_i, g_loss_i = d_loss_i + info, g_loss_i + info
             d_losses.append(d_loss_i)
             g_losses.append(g_loss_i)
             real_out.append(real_logits)
             fake_out.append(fake_logits)
+            fakes.append(fake)
             d_grads.append(tf.gradients(d_loss_i, v1.trainable_variables("discriminator")))
             g_grads.append(tf.gradients(g_loss_i, v1.trainable_variables("generator")))
     d_loss = tf.identity(tf.add_n(d_losses) / len(devices), name="d_loss")
@@ -273,24 +273,81 @@ def build_training(spec, cfg, data_shape):
     d_real = tf.reduce_mean(d_output(tf.concat(real_out, 0)), name="d_real")
     d_fake = tf.reduce_mean(d_output(tf.concat(fake_out, 0)), name="d_fake")
 
-    def train_op(tower_grads, scope, beta1):
+    optimizers = {  # one each: both of G's update ops below share its Adam slots
+        "discriminator": v1.train.AdamOptimizer(cfg.learning_rate, name="adam_discriminator",
+                                                beta1=cfg.beta1 if cfg.beta1_d is None
+                                                else cfg.beta1_d),
+        "generator": v1.train.AdamOptimizer(cfg.learning_rate, beta1=cfg.beta1,
+                                            name="adam_generator")}
+
+    def train_op(tower_grads, scope):
         variables = v1.trainable_variables(scope)
         grads = tower_grads[0] if len(tower_grads) == 1 else [
             tf.add_n(list(g)) / len(tower_grads) for g in zip(*tower_grads)]
         with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS, scope)):
-            return v1.train.AdamOptimizer(cfg.learning_rate, beta1=beta1, name=f"adam_{scope}"
-                                          ).apply_gradients(zip(grads, variables))
+            return optimizers[scope].apply_gradients(zip(grads, variables))
 
-    d_train = train_op(d_grads, "discriminator", cfg.beta1 if cfg.beta1_d is None else cfg.beta1_d)
-    g_train = train_op(g_grads, "generator", cfg.beta1)
-    last_g_step = g_train
-    if cfg.ema:  # the averaged G's statistics once a step, its weights after every G step
-        last_g_step = average_weights(cfg, after=[g_train] + averaged_statistics)
-        g_train = average_weights(cfg, after=[g_train])
-    with tf.control_dependencies([last_g_step]):  # the step advances only after G has read it
-        g_train_and_step = global_step.assign_add(1)
-    return TrainOps(images_in, labels_in, reshuffle, d_train, g_train, g_train_and_step,
-                    d_loss, g_loss, d_real, d_fake)
+    def g_update(grads):
+        """(a G step, the same G step followed by the averaged G's statistics pass)."""
+        update = train_op(grads, "generator")
+        if not cfg.ema:
+            return update, update
+        # the averaged G's statistics once a step, its weights after every G step
+        return (average_weights(cfg, after=[update]),
+                average_weights(cfg, after=[update] + averaged_statistics))
+
+    def then_step(last_g_step):  # the step advances only after everything has read it
+        with tf.control_dependencies([last_g_step]):
+            return global_step.assign_add(1)
+
+    d_train = train_op(d_grads, "discriminator")
+    g_train, last_g_train = g_update(g_grads)
+    # D then G in one sess.run: G's loss again on the same generated images, through D's
+    # updated weights, which no op here may read before d_train has written them. G's own
+    # forward pass is shared with the D step (G has not changed in between).
+    g_losses_after_d, g_grads_after_d = [], []
+    with tf.control_dependencies([d_train]):
+        for (device, _, labels_i, z_i), fake in zip(towers, fakes):
+            with tf.device(device), without_new_updates():
+                with v1.variable_scope("discriminator", reuse=True):
+                    fake_logits = spec.discriminator(fake, labels_i, cfg, True)
+                _, fake_logits, info = split_code_head(fake_logits, fake_logits, z_i)
+                g_loss_i = losses.LOSSES[cfg.loss](fake_logits, fake_logits)[1] + info
+                g_losses_after_d.append(g_loss_i)
+                g_grads_after_d.append(
+                    tf.gradients(g_loss_i, v1.trainable_variables("generator")))
+    g_loss_after_d = tf.identity(tf.add_n(g_losses_after_d) / len(devices),
+                                 name="g_loss_after_d")
+    d_then_g, last_d_then_g = g_update(g_grads_after_d)
+    return TrainOps(images_in, labels_in, reshuffle, d_train, d_then_g, then_step(last_d_then_g),
+                    g_train, then_step(last_g_train), d_loss, g_loss, g_loss_after_d, d_real,
+                    d_fake)
+
+
+def split_code_head(real_logits, fake_logits, z):
+    """(real logits, fake logits, InfoGAN loss): D's real/fake column and, where D has a code
+    head (columns 1-10), the cross-entropy of its guess of G's code, which both players add."""
+    if fake_logits.shape[-1] == 1:
+        return real_logits, fake_logits, 0.0
+    code = tf.argmax(z[:, -CODE_SIZE:], axis=1)
+    info = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=code, logits=fake_logits[:, 1:]))
+    return real_logits[:, :1], fake_logits[:, :1], info
+
+
+@contextlib.contextmanager
+def without_new_updates():
+    """Drop the batch-norm statistics updates that a network built inside adds (UPDATE_OPS and
+    layers.update_moving_average's chains): a second pass of D must not move its statistics."""
+    graph = v1.get_default_graph()
+
+    def update_keys():
+        return [k for k in graph.get_all_collection_keys()
+                if k == v1.GraphKeys.UPDATE_OPS or k.startswith("moving_average_updates/")]
+    before = {key: len(graph.get_collection(key)) for key in update_keys()}
+    yield
+    for key in update_keys():
+        del graph.get_collection_ref(key)[before.get(key, 0):]
 
 
 def tower_devices(cfg):
@@ -302,20 +359,22 @@ def tower_devices(cfg):
 
 
 def train_step(sess, ops, g_steps, fetch=False):
-    """One iteration: a D step, then g_steps G steps, the last of which advances global_step.
+    """One iteration: a D step, then g_steps G steps, the last of which advances global_step;
+    the D step and the first G step run in one sess.run (d_then_g).
 
     With fetch, returns a dict of this iteration's d_loss, g_loss, d_real and d_fake (read
     during the D step, and the G loss during the last G step); otherwise fetches nothing."""
+    first = ops.d_then_g_and_step if g_steps == 1 else ops.d_then_g
     if not fetch:
-        sess.run(ops.d_train)
-        for _ in range(g_steps - 1):
-            sess.run(ops.g_train)
-        sess.run(ops.g_train_and_step)
+        sess.run(first)
+        for i in range(1, g_steps):
+            sess.run(ops.g_train_and_step if i == g_steps - 1 else ops.g_train)
         return None
-    _, d_loss, d_real, d_fake = sess.run([ops.d_train, ops.d_loss, ops.d_real, ops.d_fake])
-    for _ in range(g_steps - 1):
-        sess.run(ops.g_train)
-    _, g_loss = sess.run([ops.g_train_and_step, ops.g_loss])
+    _, d_loss, d_real, d_fake, g_loss = sess.run(
+        [first, ops.d_loss, ops.d_real, ops.d_fake, ops.g_loss_after_d])
+    for i in range(1, g_steps):
+        _, g_loss = sess.run([ops.g_train_and_step if i == g_steps - 1 else ops.g_train,
+                              ops.g_loss])
     return dict(d_loss=float(d_loss), g_loss=float(g_loss), d_real=float(d_real),
                 d_fake=float(d_fake))
 

@@ -24,18 +24,26 @@ import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off 
 import tensorflow as tf
 
 import training
-from layers import batch_norm, conv2d, conv2d_transpose, dense, lrelu, minibatch_stddev
+from layers import (CODE_SIZE, batch_norm, categorical_code, conv2d, conv2d_transpose, dense,
+                    lrelu, minibatch_stddev)
 
 DEFAULTS = dict(epochs=3, batch_size=128, z_dim=96, learning_rate=1e-3, beta1=0.5,
                 loss="lsgan", ema=0.999, sample_every=250, save_every="epoch", recipe="stable")
 LEAK = 0.01  # CS231n's leaky ReLU slope
-RECIPE_CHANGES = {"mbstd": "D sees the batch's spread (minibatch standard deviation) before "
-                           "its dense layers"}
-RECIPES = {"article": (), "stable": ("mbstd",)}
+RECIPE_CHANGES = {
+    "mbstd": "D sees the batch's spread (minibatch standard deviation) before its dense layers",
+    "code": "a 10-way categorical code (z's last 10 entries, given to G one-hot) and a head on D "
+            "that recovers it (InfoGAN, Chen et al. 2016), so G need not draw between digits",
+}
+RECIPES = {"article": (), "stable": ("mbstd",), "info": ("mbstd", "code")}
 
 
 def generator(z, labels, cfg, training_):
-    """z 96 -> dense 1024 ReLU BN -> dense 7x7x128 ReLU BN -> deconv4s2 64 ReLU BN -> deconv4s2 1 tanh."""
+    """z 96 -> dense 1024 ReLU BN -> dense 7x7x128 ReLU BN -> deconv4s2 64 ReLU BN -> deconv4s2 1 tanh.
+
+    Recipe change "code": z's last 10 entries become the one-hot of their argmax."""
+    if "code" in cfg.changes:
+        z = categorical_code(z)
     h = batch_norm(tf.nn.relu(dense(z, 1024, "fc1")), training_, "bn1")
     h = batch_norm(tf.nn.relu(dense(h, 7 * 7 * 128, "fc2")), training_, "bn2")
     h = tf.reshape(h, [-1, 7, 7, 128])
@@ -53,7 +61,10 @@ def discriminator(images, labels, cfg, training_):
     if "mbstd" in cfg.changes:
         h = minibatch_stddev(h)
     h = lrelu(dense(tf.reshape(h, [-1, 4 * 4 * h.shape[-1]]), 1024, "fc1"), LEAK)
-    return dense(h, 1, "fc2")
+    logit = dense(h, 1, "fc2")
+    if "code" in cfg.changes:  # column 0: real or fake; columns 1-10: the code's logits
+        return tf.concat([logit, dense(h, CODE_SIZE, "code")], axis=1)
+    return logit
 
 
 SPEC = training.GanSpec(name="lsgan", generator=generator, discriminator=discriminator,

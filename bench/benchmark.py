@@ -30,6 +30,7 @@ VARIANTS = {  # row name -> the script flags it adds
     "fp16": ["--precision", "fp16"],  # CUDA rewrite, GPU only
     "xla": ["--xla"],
     "ema": ["--ema", "0.999"],  # the cost of the weight average
+    "two-runs": [],  # fp32, with D's and G's updates in separate sess.run calls (as before)
 }
 PROG = "benchmark.py"
 
@@ -57,10 +58,14 @@ def parse_args(argv):
     parser.add_argument("--variants", type=names_from(tuple(VARIANTS), "rows"),
                         default=None,
                         help="rows per graph besides the baseline: fp32, bf16 (CPU only), fp16 "
-                             "(GPU only), xla, and ema (fp32 with --ema 0.999, the cost of the "
-                             "weight average); the first row's FLOPs are used for every row. "
-                             "Default: fp32,bf16,xla, or fp32,fp16,xla where TensorFlow sees a "
-                             "GPU")
+                             "(GPU only), xla, ema (fp32 with --ema 0.999, the cost of the "
+                             "weight average) and two-runs (fp32 with D's and G's updates in "
+                             "separate sess.run calls, the before of the one-run step); the "
+                             "first row's FLOPs are used for every row. Default: fp32,bf16,xla, "
+                             "or fp32,fp16,xla where TensorFlow sees a GPU")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each graph's rows, where its default fp32 step's time goes: "
+                             "the ops a traced step ran, summed by type")
     parser.add_argument("--cgan-width", type=positive_float, default=None,
                         help="cgan's --width for both ours and the baseline (default: cgan's)")
     return parser.parse_args(argv)
@@ -99,7 +104,8 @@ def iteration_flops(graph, sess, ops, g_steps):
     from tensorflow.python.framework import ops as ops_lib
     v1 = tf.compat.v1
     total = 0
-    for fetch, times in ((ops.d_train, 1), (ops.g_train, g_steps)):
+    first = ops.d_then_g_and_step if g_steps == 1 else ops.d_then_g
+    for fetch, times in ((first, 1), (ops.g_train, g_steps - 1)):
         run_meta = v1.RunMetadata()
         sess.run(fetch, options=v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE),
                  run_metadata=run_meta)
@@ -114,6 +120,44 @@ def iteration_flops(graph, sess, ops, g_steps):
             except (ValueError, KeyError):
                 pass  # no statistic registered, or a shape unknown: not a heavy op here
     return total
+
+
+def profile(spec, cfg, dataset, steps=10, top=8):
+    """Print where a training iteration's time goes: TensorFlow's trace (RunMetadata step
+    stats) of `steps` iterations, op time summed by op type over both the D and G parts."""
+    import collections
+    import tensorflow as tf
+    import graph
+    v1 = tf.compat.v1
+    model = graph.build(spec, cfg, dataset.images.shape)
+    ops = model.train
+    by_type, runs, traced_wall = collections.Counter(), 0, 0.0
+    kinds = {op.name: op.type for op in model.graph.get_operations()}
+    with graph.start_session(model, cfg, dataset) as sess:
+        sess.run(ops.reshuffle)
+        for _ in range(3):
+            graph.train_step(sess, ops, spec.g_steps)
+        fetches = [ops.d_then_g_and_step] if spec.g_steps == 1 else (
+            [ops.d_then_g] + [ops.g_train] * (spec.g_steps - 2) + [ops.g_train_and_step])
+        for _ in range(steps):
+            for fetch in fetches:
+                run_meta = v1.RunMetadata()
+                started = time.perf_counter()
+                sess.run(fetch, options=v1.RunOptions(trace_level=v1.RunOptions.FULL_TRACE),
+                         run_metadata=run_meta)
+                traced_wall += time.perf_counter() - started
+                runs += 1
+                for dev in run_meta.step_stats.dev_stats:
+                    for node in dev.node_stats:
+                        name = node.node_name.split(":")[0]
+                        by_type[kinds.get(name, name)] += node.all_end_rel_micros
+    op_ms = sum(by_type.values()) / 1000 / steps
+    print(f"  {spec.name} profile: {runs // steps} sess.run per iteration; traced "
+          f"{1000 * traced_wall / steps:.1f} ms/iteration; op time summed over threads "
+          f"{op_ms:.1f} ms/iteration, by op type:")
+    for kind, micros in by_type.most_common(top):
+        print(f"    {kind:<28} {micros / 1000 / steps:>7.2f} ms  "
+              f"{100 * micros / sum(by_type.values()):>5.1f}%")
 
 
 def random_mnist(n=8192):
@@ -146,18 +190,27 @@ def variant_config(name, variant, num_examples, cgan_width=None):
     return spec, run_config(spec, argv, num_examples)
 
 
-def ours(spec, cfg, dataset, steps, warmup):
+def in_separate_runs(sess, ops, g_steps):
+    """An iteration as the scripts ran it before d_then_g: a sess.run for each update."""
+    sess.run(ops.d_train)
+    for _ in range(g_steps - 1):
+        sess.run(ops.g_train)
+    sess.run(ops.g_train_and_step)
+
+
+def ours(spec, cfg, dataset, steps, warmup, separate_runs=False):
     """images/s and FLOPs per iteration of the script's own training graph."""
     import graph
     model = graph.build(spec, cfg, dataset.images.shape)
     ops = model.train
+    train_step = in_separate_runs if separate_runs else graph.train_step
     with graph.start_session(model, cfg, dataset) as sess:
         sess.run(ops.reshuffle)
         for _ in range(warmup):
-            graph.train_step(sess, ops, spec.g_steps)
+            train_step(sess, ops, spec.g_steps)
         started = time.perf_counter()
         for _ in range(steps):
-            graph.train_step(sess, ops, spec.g_steps)
+            train_step(sess, ops, spec.g_steps)
         seconds = time.perf_counter() - started
         flops = iteration_flops(model.graph, sess, ops, spec.g_steps)
     return dict(images_per_sec=steps * cfg.batch_size / seconds, step_ms=1000 * seconds / steps,
@@ -215,7 +268,8 @@ def main(argv=None):
               f"{'GFLOP/it':>9} {'% peak':>7} {'ours/base':>9}", flush=True)
         for name, (width, configs) in rows.items():
             base = baseline(name, args.steps, args.warmup, width)
-            results = [(variant, ours(spec, cfg, dataset, args.steps, args.warmup))
+            results = [(variant, ours(spec, cfg, dataset, args.steps, args.warmup,
+                                      separate_runs=variant == "two-runs"))
                        for variant, spec, cfg in configs]
             flops = results[0][1]["flops"]
             for variant, r in results:
@@ -228,6 +282,9 @@ def main(argv=None):
                       f"{ratio:>9.2f}", flush=True)
             print(f"{name:<10} {'keras':<9} {results[0][1]['batch']:>5} {base['step_ms']:>8.1f} "
                   f"{base['images_per_sec']:>8.0f} {'':>9} {'':>7} {'1.00':>9}", flush=True)
+            if args.profile:
+                spec, cfg = variant_config(name, "fp32", len(dataset.images), width)
+                profile(spec, cfg, dataset)
     except UserError as e:
         exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
