@@ -55,6 +55,28 @@ def dcgan_models(z_dim):
     return g, d
 
 
+def dcgan_info_models(z_dim):
+    """dcgan.py's default (info) recipe: the stable layers, G reading z's last 10 entries as a
+    one-hot code, and D with a code head (10 more logits on the same features, as dcgan.py's
+    `code` dense layer beside its `fc` one). For bench/time_to_quality.py."""
+    from layers import CODE_SIZE, categorical_code
+    g, d = dcgan_models(z_dim)
+    g = keras.Sequential([keras.Input((z_dim,)), L.Lambda(categorical_code)] + g.layers)
+    d = keras.Sequential([keras.Input((28, 28, 1))] + d.layers[:-1] + [L.Dense(1 + CODE_SIZE)])
+    return g, d
+
+
+def initialize_as_ours(model, stddev, bias_start):
+    """Our layers' initial weights (layers.py): every kernel truncated N(0, stddev), every bias
+    bias_start, instead of Keras's Glorot and zeros. For bench/time_to_quality.py."""
+    for layer in model.layers:
+        if getattr(layer, "kernel", None) is not None:
+            layer.kernel.assign(keras.initializers.TruncatedNormal(stddev=stddev)(
+                layer.kernel.shape))
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(tf.fill(layer.bias.shape, float(bias_start)))
+
+
 def gan_mlp_models(z_dim):
     g = keras.Sequential([keras.Input((z_dim,))] + sum(
         [[L.Dense(u), leaky(), bn()] for u in (256, 512, 1024)], []) + [

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON_SCRIPTS = ("ablate.py", "benchmark.py", "pictures.py", "keras_baseline.py")
+PYTHON_SCRIPTS = ("ablate.py", "benchmark.py", "pictures.py", "keras_baseline.py",
+                  "time_to_quality.py")
 
 
 def run(command, timeout=60):
@@ -54,8 +55,9 @@ def test_quality_help_without_other_arguments():
     ("benchmark.py", ["--steps", "abc"], ["--steps", "'abc' is not a whole number"]),
     ("pictures.py", ["--data-dir", "no/such/folder"], ["no/such/folder is not a folder"]),
     ("keras_baseline.py", ["nope"], ["invalid choice: 'nope'"]),
+    ("time_to_quality.py", ["--models", "cgan"], ["--models", "'cgan'", "lsgan"]),
 ], ids=["ablate-unknown-model", "benchmark-not-a-number", "pictures-missing-folder",
-        "keras_baseline-unknown-model"])
+        "keras_baseline-unknown-model", "time_to_quality-unknown-model"])
 def test_bad_input_is_one_line(script, args, words):
     assert_one_line_usage_error(python(script, *args), *words)
 
@@ -63,6 +65,14 @@ def test_bad_input_is_one_line(script, args, words):
 def test_ablate_checks_the_scripts_own_flags_in_one_line():
     result = python("ablate.py", "dcgan", "--steps", "abc")
     assert_one_line_usage_error(result, "--steps", "python dcgan.py --help")
+
+
+def test_time_to_quality_never_writes_over_an_existing_plot(tmp_path):
+    plot = tmp_path / "mine.png"
+    plot.write_bytes(b"not ours")
+    assert_one_line_usage_error(python("time_to_quality.py", "--plot", str(plot)),
+                                "--plot", "exists")
+    assert plot.read_bytes() == b"not ours"
 
 
 def test_quality_wrong_script_is_one_line():
