@@ -11,7 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON_SCRIPTS = ("ablate.py", "benchmark.py", "pictures.py", "keras_baseline.py",
-                  "time_to_quality.py")
+                  "time_to_quality.py", "picture_quality.py")
 
 
 def run(command, timeout=60):
@@ -56,8 +56,10 @@ def test_quality_help_without_other_arguments():
     ("pictures.py", ["--data-dir", "no/such/folder"], ["no/such/folder is not a folder"]),
     ("keras_baseline.py", ["nope"], ["invalid choice: 'nope'"]),
     ("time_to_quality.py", ["--models", "cgan"], ["--models", "'cgan'", "lsgan"]),
+    ("picture_quality.py", ["--variants", "fp32-128"], ["--variants", "'fp32-128'", "bf16-32"]),
 ], ids=["ablate-unknown-model", "benchmark-not-a-number", "pictures-missing-folder",
-        "keras_baseline-unknown-model", "time_to_quality-unknown-model"])
+        "keras_baseline-unknown-model", "time_to_quality-unknown-model",
+        "picture_quality-unknown-variant"])
 def test_bad_input_is_one_line(script, args, words):
     assert_one_line_usage_error(python(script, *args), *words)
 
@@ -83,3 +85,12 @@ def test_quality_wrong_script_is_one_line():
 
 def test_quality_missing_script_is_one_line():
     assert_one_line_usage_error(quality("some-run"), "SCRIPT")
+
+
+def test_picture_quality_never_reuses_an_existing_folder(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "photo.jpg").write_bytes(b"not ours")
+    assert_one_line_usage_error(python("picture_quality.py", "--keep", str(mine)),
+                                "--keep", "already exists")
+    assert (mine / "photo.jpg").read_bytes() == b"not ours"
