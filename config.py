@@ -32,13 +32,14 @@ from machine import cpu_flags
 DATA_DIR_DEFAULT = "MNIST_data"
 MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigabytes of PNG
 MAX_SEED = 2 ** 31 - 1
+SHAPE_RATE_DEFAULT = 1e-3  # --shape-rate: 1e-2 hurt gan_mlp and dcgan; 3e-2, 1e-1 gave NaNs
 MAX_WIDTH = 100_000  # z size, channels, batch: past this a graph would not fit in memory anyway
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no conflict
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
 NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames", "walk_digits",
              "export_generator", "refine", "refine_rate", "refine_layer", "reject",
-             "reject_percentile", "help")
+             "reject_percentile", "shape_steps", "shape_rate", "help")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +153,13 @@ def add_guided_sampling_arguments(group):
                        help="step size of --refine")
     group.add_argument("--refine-layer", type=int, default=0,
                        help="which hidden layer of G --refine moves: 0 is the first, -1 the last")
+    group.add_argument("--shape-steps", type=bounded_int(0, 100_000), default=0, metavar="N",
+                       help="with --refine: first fine-tune D (in this session only; the "
+                            "checkpoint is not written) this many steps on real training digits "
+                            "against refined samples, so that its gradient guides refinement "
+                            "(discriminator shaping; 0: off)")
+    group.add_argument("--shape-rate", type=positive_float, default=SHAPE_RATE_DEFAULT,
+                       help="plain gradient-descent step size of --shape-steps")
     group.add_argument("--reject", action="store_true",
                        help="keep samples by D's calibrated acceptance probability "
                             "(discriminator rejection sampling); prints the acceptance rate")
@@ -183,7 +191,8 @@ def parse(spec, argv):
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
                         ("recipe", None), ("digit", None), ("export_generator", None),
                         ("walk_digits", False),
-                        ("refine", 0), ("reject", False), ("reject_percentile", 50.0)):
+                        ("refine", 0), ("reject", False), ("reject_percentile", 50.0),
+                        ("shape_steps", 0), ("shape_rate", SHAPE_RATE_DEFAULT)):
         flags.setdefault(name, value)  # flags only some scripts have
     return flags, explicit_flags(parser, argv), parser
 
@@ -404,6 +413,8 @@ def freeze(spec, values, explicit, log=print):
     for flag in ("digit", "walk", "walk_digits", "export_generator", "refine", "reject"):
         if values.get(flag) and not values["generate"]:
             raise UsageError(f"--{flag.replace('_', '-')} only applies with --generate")
+    if values.get("shape_steps") and not values.get("refine"):
+        raise UsageError("--shape-steps only applies with --refine")
     if {"steps", "epochs"} <= explicit:
         raise UsageError("pass --steps or --epochs, not both")
     values["changes"] = frozenset(spec.recipes.get(values["recipe"], values["recipe"].split(","))

@@ -220,10 +220,12 @@ def main(argv=None):
         if cfg.checkpoint_dir:
             guided = [f"--refine={cfg.refine}", f"--refine-rate={cfg.refine_rate}",
                       f"--refine-layer={cfg.refine_layer}",
-                      f"--reject-percentile={cfg.reject_percentile}"] + (
+                      f"--reject-percentile={cfg.reject_percentile}",
+                      f"--shape-steps={cfg.shape_steps}", f"--shape-rate={cfg.shape_rate}"] + (
                           ["--reject"] if cfg.reject else [])
             name = cfg.checkpoint_dir + (" (last weights)" if cfg.last_weights else "") + (
-                f" refine {cfg.refine}" if cfg.refine else " reject" if cfg.reject else "")
+                f" refine {cfg.refine}" if cfg.refine else " reject" if cfg.reject else "") + (
+                f" shape {cfg.shape_steps}" if cfg.refine and cfg.shape_steps else "")
             images, labels, milliseconds = images_from_checkpoint(
                 cfg.checkpoint_dir, cfg.num_images, cfg.seed, cfg.last_weights, guided=guided)
             print(f"{name}: {milliseconds:.2f} ms per generated image")

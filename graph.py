@@ -50,11 +50,21 @@ class Sampler:
 class Critic:
     """The trained D in eval mode, next to the sampler: its raw outputs on the sampler's images
     and on fed real images (uint8), and per hidden layer of G the gradient of G's own loss
-    (summed over the batch) with respect to that layer's output."""
+    (summed over the batch) with respect to that layer's output.
+
+    Discriminator shaping (--shape-steps): feed real images (uint8) and `fake_images` (floats in
+    [-1, 1], e.g. refined samples) and `shape_rate`; `shape_step` moves D's trainable weights
+    one plain gradient-descent step down D's own loss (`shape_loss`) on them. It adds no
+    variable, so the Saver and the strict restore see the same graph as without it."""
     fake_scores: tf.Tensor
     real_images: tf.Tensor
     real_scores: tf.Tensor
     layer_gradients: tuple
+    fake_images: Optional[tf.Tensor] = None
+    fed_fake_scores: Optional[tf.Tensor] = None
+    shape_rate: Optional[tf.Tensor] = None
+    shape_loss: Optional[tf.Tensor] = None
+    shape_step: Optional[tf.Operation] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,10 +178,21 @@ def build_critic(spec, cfg, sampler):
                                                     False)[:, :1], [-1])  # not a code head
         real_scores = tf.reshape(spec.discriminator(real, sampler.digits, cfg, False)[:, :1],
                                  [-1])
+        fake_images = v1.placeholder(tf.float32, real_images.shape, name="critic_fake_images")
+        fed_fake_scores = tf.reshape(spec.discriminator(fake_images, sampler.digits, cfg,
+                                                        False)[:, :1], [-1])
     g_loss = losses.LOSSES[cfg.loss](fake_scores, fake_scores)[1]
     per_image_sum = g_loss * tf.cast(tf.shape(fake_scores)[0], tf.float32)
     gradients = tuple(tf.gradients(per_image_sum, list(sampler.layers))) if sampler.layers else ()
-    return Critic(fake_scores, real_images, real_scores, gradients)
+    # Shaping: D's own loss, real against the fed fakes, and a slot-free descent step.
+    shape_rate = v1.placeholder(tf.float32, [], name="shape_rate")
+    shape_loss = losses.LOSSES[cfg.loss](real_scores, fed_fake_scores)[0]
+    weights = v1.trainable_variables("discriminator/")
+    shape_step = tf.group([w.assign_sub(shape_rate * g) for w, g in
+                           zip(weights, tf.gradients(shape_loss, weights)) if g is not None],
+                          name="shape_step")
+    return Critic(fake_scores, real_images, real_scores, gradients, fake_images, fed_fake_scores,
+                  shape_rate, shape_loss, shape_step)
 
 
 # ---------------------------------------------------------------------------------------------

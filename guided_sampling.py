@@ -7,6 +7,10 @@ trained on labels (cgan's D takes the requested digit, as it did in training).
   activation h at one hidden layer, move it `steps` times against the gradient of G's own loss
   through the rest of G and D, h <- h - rate * dL/dh, then run the rest of G on it. The later
   layers keep the image on G's output manifold; the steps move it where D sees real digits.
+- Discriminator shaping (the same paper, --shape-steps): before refining, D is fine-tuned for
+  a few hundred plain gradient steps on real training images against refined samples (its own
+  loss, at a small rate), so that its gradient is informative where refinement moves samples.
+  D changes in the session only; the checkpoint is never written.
 - Rejection (Azadi et al., "Discriminator Rejection Sampling", ICLR 2019): D's score is first
   calibrated (a logistic fit, on real training images against fresh samples, of
   p(real | score)), its logit d(x) estimates log p_data/p_g, and a sample is kept with
@@ -25,6 +29,7 @@ from flags import NUM_CLASSES
 from errors import UsageError
 
 BURN_IN = 10_000  # samples that set d_max and gamma
+SHAPE_BATCH = 64  # real and refined images per shaping step
 CALIBRATION = 5_000  # real training images (and as many samples) that calibrate D's score
 EPSILON = 1e-6
 
@@ -49,6 +54,27 @@ def refine(sess, model, z, labels=None, steps=10, rate=0.3, layer=0, batch=500):
             h = h - rate * sess.run(gradient, {**feed, hidden: h})
         parts.append(sess.run(model.sampler.images, {**feed, hidden: h}))
     return np.concatenate(parts)
+
+
+def shape(sess, model, real_images, real_labels, z_dim, steps, rate, rng, refine_steps=10,
+          refine_rate=0.3, layer=0, batch=SHAPE_BATCH, log=print):
+    """Discriminator shaping: `steps` plain gradient-descent steps of D's own loss on a batch of
+    real images (uint8, drawn from real_images; cgan: with their digits, which the fakes share)
+    against as many samples refined with the current D. Returns D's loss (first, last step)."""
+    critic, started, losses = model.critic, time.perf_counter(), []
+    for _ in range(steps):
+        pick = rng.integers(0, len(real_images), batch)
+        labels = None if model.sampler.labels is None else real_labels[pick]
+        z = rng.uniform(-1, 1, (batch, z_dim)).astype(np.float32)
+        fakes = refine(sess, model, z, labels, refine_steps, refine_rate, layer, batch)
+        feed = {**graph.sampler_feed(model.sampler, z, labels),
+                critic.real_images: real_images[pick], critic.fake_images: fakes,
+                critic.shape_rate: rate}
+        losses.append(sess.run([critic.shape_loss, critic.shape_step], feed)[0])
+    if steps:
+        log(f"--shape-steps: {steps} steps of D at rate {rate:g} in "
+            f"{time.perf_counter() - started:.0f} s; D's loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    return (float(losses[0]), float(losses[-1])) if steps else None
 
 
 def scores(sess, model, z, labels=None, batch=1000):
@@ -143,7 +169,8 @@ def reject(sess, model, n, draw, rule, rng, batch=1000, max_draws=100):
 
 def guided_images(sess, model, cfg, z, labels, real, rng, log=print):
     """uint8 images for z under cfg's --refine / --reject settings (plain G if neither), with
-    the labels they carry, and the milliseconds per image it took."""
+    the labels they carry, and the milliseconds per image it took (shaping D not counted).
+    `real`: (uint8 training images, their digits or None) for --reject and --shape-steps."""
     started = time.perf_counter()
     n = len(z)
     if cfg.reject:
@@ -154,6 +181,11 @@ def guided_images(sess, model, cfg, z, labels, real, rng, log=print):
         images, labels = reject(sess, model, n, draw, rule, rng)
         log(f"--reject: kept {rule.kept} of {rule.seen} samples ({rule.kept / rule.seen:.1%})")
     elif cfg.refine:
+        if cfg.shape_steps:  # a one-off cost, not counted in the milliseconds per image
+            shape(sess, model, real[0], real[1], cfg.z_dim, cfg.shape_steps, cfg.shape_rate,
+                  np.random.default_rng([cfg.seed, 2]), cfg.refine, cfg.refine_rate,
+                  cfg.refine_layer, log=log)
+            started = time.perf_counter()
         images = refine(sess, model, z, labels, cfg.refine, cfg.refine_rate, cfg.refine_layer)
     else:
         images = graph.images_of(sess, model.sampler, z, labels)

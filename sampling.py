@@ -82,11 +82,13 @@ def restored_sampler(spec, cfg, log=print):
 def draw_images(sess, model, cfg, z, labels, log=print):
     """(uint8 images, their labels, ms per image) for z: plain G, or --refine / --reject."""
     real = None
-    if cfg.reject:  # real images to calibrate D's score, and their digits for cgan's D
+    if cfg.reject or (cfg.refine and cfg.shape_steps):
+        # real images to calibrate D's score or to shape D, and their digits for cgan's D
         dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
                                           cfg.channels, log=lambda m: None)
-        pick = np.random.default_rng(cfg.seed).permutation(len(dataset.images))[
-            :guided_sampling.CALIBRATION]
+        pick = np.random.default_rng(cfg.seed).permutation(len(dataset.images))
+        if cfg.reject:
+            pick = pick[:guided_sampling.CALIBRATION]
         real = (dataset.images[pick],
                 dataset.labels[pick] if model.sampler.labels is not None else None)
     return guided_sampling.guided_images(sess, model, cfg, z, labels, real,
