@@ -55,12 +55,11 @@ def dcgan_models(z_dim):
     return g, d
 
 
-def dcgan_info_models(z_dim):
-    """dcgan.py's default (info) recipe: the stable layers, G reading z's last 10 entries as a
-    one-hot code, and D with a code head (10 more logits on the same features, as dcgan.py's
-    `code` dense layer beside its `fc` one). For bench/time_to_quality.py."""
+def with_code(g, d, z_dim):
+    """The recipe change `code` (dcgan's and gan_mlp's default info recipe): G reads z's last
+    10 entries as a one-hot code, and D's last dense layer gives 10 more logits, the code's (as
+    the scripts' code head beside their real/fake logit). For bench/time_to_quality.py."""
     from layers import CODE_SIZE, categorical_code
-    g, d = dcgan_models(z_dim)
     g = keras.Sequential([keras.Input((z_dim,)), L.Lambda(categorical_code)] + g.layers)
     d = keras.Sequential([keras.Input((28, 28, 1))] + d.layers[:-1] + [L.Dense(1 + CODE_SIZE)])
     return g, d

@@ -175,7 +175,9 @@ def train_keras(name, args):
     tf, keras = kb.tf, kb.keras
     keras.utils.set_random_seed(args.seed)
     _, cfg, dataset, z = default_run(name, args)
-    build = kb.dcgan_info_models if "code" in cfg.changes else getattr(kb, name + "_models")
+    def build(z_dim):
+        g, d = getattr(kb, name + "_models")(z_dim)
+        return kb.with_code(g, d, z_dim) if "code" in cfg.changes else (g, d)
     init = importlib.import_module(name).ARTICLE_INIT if name == "dcgan" else {}
     g, d = build(cfg.z_dim)
     g_average = build(cfg.z_dim)[0] if cfg.ema else None
