@@ -149,8 +149,7 @@ def profile(spec, cfg, dataset, steps=10, top=8):
                 runs += 1
                 for dev in run_meta.step_stats.dev_stats:
                     for node in dev.node_stats:
-                        name = node.node_name.split(":")[0]
-                        by_type[kinds.get(name, name)] += node.all_end_rel_micros
+                        by_type[executed_type(node, kinds)] += node.all_end_rel_micros
     op_ms = sum(by_type.values()) / 1000 / steps
     print(f"  {spec.name} profile: {runs // steps} sess.run per iteration; traced "
           f"{1000 * traced_wall / steps:.1f} ms/iteration; op time summed over threads "
@@ -158,6 +157,17 @@ def profile(spec, cfg, dataset, steps=10, top=8):
     for kind, micros in by_type.most_common(top):
         print(f"    {kind:<28} {micros / 1000 / steps:>7.2f} ms  "
               f"{100 * micros / sum(by_type.values()):>5.1f}%")
+
+
+def executed_type(node, kinds):
+    """The op type a traced node really ran: Grappler's fusions (MatMul + bias add into
+    _FusedMatMul, convolution + bias + ReLU into _FusedConv2D) keep the last node's name, so
+    the type comes from the trace's own label ("name = Type(inputs)") when it has one."""
+    label = node.timeline_label
+    if " = " in label:
+        return label.split(" = ", 1)[1].split("(", 1)[0]
+    name = node.node_name.split(":")[0]
+    return kinds.get(name, name)
 
 
 def random_mnist(n=8192):
