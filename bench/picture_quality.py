@@ -20,8 +20,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+from benchmark import names_from  # noqa: E402  (no TensorFlow at import)
 from flags import OneLineParser, bounded_int, exit_with_error  # noqa: E402
 
 PROG = "picture_quality.py"
@@ -34,19 +37,11 @@ VARIANTS = {  # name -> dcgan.py flags
 SCORED = 2000  # pictures drawn and scored per run
 
 
-def names(text):
-    chosen = [n for n in text.split(",") if n]
-    unknown = [n for n in chosen if n not in VARIANTS]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"{text!r}: use names from {', '.join(VARIANTS)}, "
-                                         f"comma-separated")
-    return chosen
-
-
 def parse_args(argv):
     parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--variants", type=names, default=["fp32-64", "bf16-32"],
+    parser.add_argument("--variants", type=names_from(tuple(VARIANTS), "variants"),
+                        default=["fp32-64", "bf16-32"],
                         help="comma-separated: " + "; ".join(
                             f"{k}: {' '.join(v)}" for k, v in VARIANTS.items()))
     parser.add_argument("--steps", type=bounded_int(1, 1_000_000), default=300,
