@@ -155,7 +155,8 @@ def plot_losses(cfg, log):
 
 
 def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
-    """The hot loop: two or more sess.run calls a step, losses fetched only when logged."""
+    """The hot loop: one sess.run a step (cgan: one more per extra G step), losses fetched only
+    when logged."""
     ops, schedule = model.train, Schedule.of(cfg)
     loss_csv = os.path.join(cfg.sample_dir, outputs.LOSS_CSV)
     last_saved = step
