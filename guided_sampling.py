@@ -71,6 +71,9 @@ def shape(sess, model, real_images, real_labels, z_dim, steps, rate, rng, refine
                 critic.real_images: real_images[pick], critic.fake_images: fakes,
                 critic.shape_rate: rate}
         losses.append(sess.run([critic.shape_loss, critic.shape_step], feed)[0])
+        if not np.isfinite(losses[-1]):
+            raise UsageError(f"--shape-steps: D's loss became {losses[-1]} at step {len(losses)} "
+                             f"with --shape-rate {rate:g}; use a smaller rate (1e-3 is measured)")
     if steps:
         log(f"--shape-steps: {steps} steps of D at rate {rate:g} in "
             f"{time.perf_counter() - started:.0f} s; D's loss {losses[0]:.3f} -> {losses[-1]:.3f}")

@@ -54,6 +54,8 @@ def parse_args(argv):
                         help="a new folder to keep the pictures and runs in (default: a "
                              "temporary folder, removed at the end)")
     args = parser.parse_args(argv)
+    if len(set(args.variants)) < len(args.variants):
+        parser.error("--variants names a variant twice; name each once")
     if args.keep and os.path.exists(args.keep):
         parser.error(f"--keep {args.keep} already exists; name a new folder")
     return args
@@ -87,8 +89,10 @@ def run(command, log):
         done = subprocess.run([sys.executable] + command, cwd=ROOT, stdout=out,
                               stderr=subprocess.STDOUT)
     if done.returncode:
-        exit_with_error(PROG, f"{' '.join(command[:1])} failed (exit {done.returncode}); see "
-                              f"{log}", 1)
+        with open(log) as f:  # its last lines: the folder may be a temporary one, removed on exit
+            tail = [line.strip() for line in f.read().splitlines() if line.strip()][-1:]
+        exit_with_error(PROG, f"{command[0]} failed (exit {done.returncode}): "
+                              f"{tail[0] if tail else 'no output'}", 1)
 
 
 def train_and_score(name, folder, work, args):
@@ -136,6 +140,13 @@ def score_real_pictures(folder, work):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return compare(args)
+    except KeyboardInterrupt:  # the running script got the Ctrl-C too, and stops cleanly
+        exit_with_error(PROG, "interrupted", 130)
+
+
+def compare(args):
     import tf_quiet  # noqa: F401  (before TensorFlow)
     from errors import UserError
     with tempfile.TemporaryDirectory() as scratch:

@@ -317,6 +317,9 @@ def plot(results, path, target):
             fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     except FileExistsError:
         exit_with_error(PROG, f"--plot {path} appeared during the run; not written over", 1)
+    except OSError as e:
+        exit_with_error(PROG, f"--plot {path}: cannot write it ({e.strerror}); the table above "
+                              f"has the figures", 1)
     plt.close(fig)
 
 

@@ -73,6 +73,10 @@ def test_shaping_moves_d_in_the_session_and_leaves_the_checkpoint_alone(run_dirs
     captured = capsys.readouterr()
     assert "--shape-steps: 3 steps of D" in captured.out
     assert "--shape-steps only applies with --refine" in captured.err
+    # A rate that blows D up stops with one line instead of writing black images.
+    assert training.main(dcgan.SPEC, run_dirs + flags + ["--shape-steps", "3",
+                                                         "--shape-rate", "1e30"]) == 2
+    assert "use a smaller rate" in capsys.readouterr().err
     assert digests() == before_files
 
 
