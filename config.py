@@ -415,6 +415,8 @@ def freeze(spec, values, explicit, log=print):
             raise UsageError(f"--{flag.replace('_', '-')} only applies with --generate")
     if values.get("shape_steps") and not values.get("refine"):
         raise UsageError("--shape-steps only applies with --refine")
+    if "shape_rate" in explicit and not values.get("shape_steps"):
+        raise UsageError("--shape-rate only applies with --shape-steps")
     if {"steps", "epochs"} <= explicit:
         raise UsageError("pass --steps or --epochs, not both")
     values["changes"] = frozenset(spec.recipes.get(values["recipe"], values["recipe"].split(","))

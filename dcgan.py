@@ -36,8 +36,8 @@ import tensorflow as tf
 
 import training
 from flags import bounded_int
-from layers import (CODE_SIZE, batch_norm, categorical_code, conv2d, conv2d_transpose, dense,
-                    lrelu, minibatch_stddev)
+from layers import (batch_norm, categorical_code, conv2d, conv2d_transpose, dense, lrelu,
+                    minibatch_stddev, with_code_head)
 
 # The article's settings were batch 256, Adam 1e-4 (TF's default beta1 0.9), 20k steps; its graph
 # collapses with them (see docs/RESULTS.md). The defaults are the stable recipe's; the article's
@@ -100,9 +100,7 @@ def discriminator(images, labels, cfg, training_):
         h = minibatch_stddev(h)
     features = tf.reshape(h, [-1, 7 * 7 * h.shape[-1]])
     logit = dense(features, 1, "fc", **init)
-    if "code" in cfg.changes:  # column 0: real or fake; columns 1-10: the code's logits
-        return tf.concat([logit, dense(features, CODE_SIZE, "code", **init)], axis=1)
-    return logit
+    return with_code_head(logit, features, "code", **init) if "code" in cfg.changes else logit
 
 
 def picture_generator(z, cfg, training_):

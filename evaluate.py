@@ -220,9 +220,11 @@ def main(argv=None):
         if cfg.checkpoint_dir:
             guided = [f"--refine={cfg.refine}", f"--refine-rate={cfg.refine_rate}",
                       f"--refine-layer={cfg.refine_layer}",
-                      f"--reject-percentile={cfg.reject_percentile}",
-                      f"--shape-steps={cfg.shape_steps}", f"--shape-rate={cfg.shape_rate}"] + (
-                          ["--reject"] if cfg.reject else [])
+                      f"--reject-percentile={cfg.reject_percentile}"] + (
+                          ["--reject"] if cfg.reject else []) + (
+                          [f"--shape-steps={cfg.shape_steps}"] if cfg.shape_steps else []) + (
+                          [f"--shape-rate={cfg.shape_rate}"]  # typed: checked by the script
+                          if cfg.shape_rate != config.SHAPE_RATE_DEFAULT else [])
             name = cfg.checkpoint_dir + (" (last weights)" if cfg.last_weights else "") + (
                 f" refine {cfg.refine}" if cfg.refine else " reject" if cfg.reject else "") + (
                 f" shape {cfg.shape_steps}" if cfg.refine and cfg.shape_steps else "")

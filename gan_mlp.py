@@ -31,7 +31,7 @@ import tensorflow as tf
 
 import training
 from graph import step_seed
-from layers import CODE_SIZE, batch_norm, categorical_code, dense, dropout
+from layers import batch_norm, categorical_code, dense, dropout, with_code_head
 
 DEFAULTS = dict(epochs=10, batch_size=100, z_dim=100, learning_rate=5e-4, beta1=0.5, beta1_d=0.1,
                 ema=0.999, recipe="info", log_every="epoch", save_every="epoch",
@@ -65,9 +65,7 @@ def discriminator(images, labels, cfg, training_):
     for i, units in enumerate((1024, 512, 256), start=1):
         h = tf.nn.leaky_relu(dense(h, units, f"dis_fc{i}"), 0.2)  # the article's op
     logit = dense(h, 1, "dis_out")
-    if "code" in cfg.changes:  # column 0: real or fake; columns 1-10: the code's logits
-        return tf.concat([logit, dense(h, CODE_SIZE, "dis_code")], axis=1)
-    return logit
+    return with_code_head(logit, h, "dis_code") if "code" in cfg.changes else logit
 
 
 SPEC = training.GanSpec(name="gan_mlp", generator=generator, discriminator=discriminator,

@@ -75,8 +75,10 @@ class TrainOps:
     d_train: tf.Operation  # a D update alone
     d_then_g: tf.Operation  # a D update, then a G update against the updated D, in one run
     d_then_g_and_step: tf.Tensor  # ... then global_step += 1 (an iteration with one G step)
-    g_train: tf.Operation  # a G update alone that leaves the step alone (cgan's second G step)
-    g_train_and_step: tf.Tensor  # a G update alone, then global_step += 1
+    # A G update alone, on G's loss of the D step's pass: cgan's second G step (and
+    # bench/benchmark.py's two-runs row, the loop as it was before d_then_g)
+    g_train: tf.Operation  # ... that leaves the step alone
+    g_train_and_step: tf.Tensor  # ... then global_step += 1
     d_loss: tf.Tensor
     g_loss: tf.Tensor  # G's loss in a run of g_train or g_train_and_step
     g_loss_after_d: tf.Tensor  # G's loss in a run of d_then_g: against the updated D

@@ -123,6 +123,12 @@ def categorical_code(z):
     return tf.concat([z[:, :-CODE_SIZE], code], axis=1)
 
 
+def with_code_head(logit, features, scope, **init):
+    """D's output under the recipe change `code`: column 0 its real-or-fake logit, columns 1-10
+    the logits of G's code read from D's last hidden features (graph.split_code_head)."""
+    return tf.concat([logit, dense(features, CODE_SIZE, scope, **init)], axis=1)
+
+
 def lrelu(x, alpha=0.2):
     """Leaky ReLU as the TF1 articles wrote it, max(x, alpha x). (tf.nn.leaky_relu after a
     convolution makes TensorFlow's remapper fail with an `E0000 ... Mutation::Apply error`

@@ -24,8 +24,8 @@ import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off 
 import tensorflow as tf
 
 import training
-from layers import (CODE_SIZE, batch_norm, categorical_code, conv2d, conv2d_transpose, dense,
-                    lrelu, minibatch_stddev)
+from layers import (batch_norm, categorical_code, conv2d, conv2d_transpose, dense, lrelu,
+                    minibatch_stddev, with_code_head)
 
 DEFAULTS = dict(epochs=3, batch_size=128, z_dim=96, learning_rate=1e-3, beta1=0.5,
                 loss="lsgan", ema=0.999, sample_every=250, save_every="epoch", recipe="stable")
@@ -62,9 +62,7 @@ def discriminator(images, labels, cfg, training_):
         h = minibatch_stddev(h)
     h = lrelu(dense(tf.reshape(h, [-1, 4 * 4 * h.shape[-1]]), 1024, "fc1"), LEAK)
     logit = dense(h, 1, "fc2")
-    if "code" in cfg.changes:  # column 0: real or fake; columns 1-10: the code's logits
-        return tf.concat([logit, dense(h, CODE_SIZE, "code")], axis=1)
-    return logit
+    return with_code_head(logit, h, "code") if "code" in cfg.changes else logit
 
 
 SPEC = training.GanSpec(name="lsgan", generator=generator, discriminator=discriminator,

@@ -82,6 +82,11 @@ def check_plot_path(path):
 # ---------------------------------------------------------------------------------------------
 # A contestant (child process)
 
+def score_marks(args):
+    """The training seconds at which a contestant is scored: 0, every --eval-every, the end."""
+    return list(range(0, args.seconds, args.eval_every)) + [args.seconds]
+
+
 def clocked(step, sample, args):
     """Train with step(i) until --seconds of training time, scoring sample() at 0 s, every
     --eval-every seconds and at the end with the clock stopped: [(seconds, steps, score, FD)]."""
@@ -91,7 +96,7 @@ def clocked(step, sample, args):
     classifier = metrics.Classifier()
     reference, _ = classifier(data.load_mnist(DATA_DIR, "test", log=lambda m: None)[0])
     points, trained, steps = [], 0.0, 0
-    for mark in list(range(0, args.seconds, args.eval_every)) + [args.seconds]:
+    for mark in score_marks(args):
         while trained < mark:
             started = time.perf_counter()
             step(steps)
@@ -279,7 +284,7 @@ def seconds_to(result, target):
 def print_table(results, args, argv):
     import tf_quiet  # noqa: F401  (before benchmark.machine() imports TensorFlow)
     import benchmark
-    marks = list(range(0, args.seconds, args.eval_every)) + [args.seconds]
+    marks = score_marks(args)
     print(f"\nmachine: {benchmark.machine()}\ncommand: python bench/{PROG} "
           + " ".join(argv))
     print("| contestant | G averaged | batch | steps | img/s | score at "

@@ -73,6 +73,8 @@ def test_shaping_moves_d_in_the_session_and_leaves_the_checkpoint_alone(run_dirs
     captured = capsys.readouterr()
     assert "--shape-steps: 3 steps of D" in captured.out
     assert "--shape-steps only applies with --refine" in captured.err
+    assert training.main(dcgan.SPEC, run_dirs + flags + ["--shape-rate", "0.1"]) == 2
+    assert "--shape-rate only applies with --shape-steps" in capsys.readouterr().err
     # A rate that blows D up stops with one line instead of writing black images.
     assert training.main(dcgan.SPEC, run_dirs + flags + ["--shape-steps", "3",
                                                          "--shape-rate", "1e30"]) == 2
