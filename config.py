@@ -79,11 +79,11 @@ def build_parser(spec):
     run.add_argument("--gpus", type=positive_int, default=1,
                      help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
     run.add_argument("--xla", action="store_true", help="XLA global JIT (v1 ConfigProto)")
-    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
+    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="auto",
                      help="mixed precision by graph rewrite, variables kept in fp32: bf16 on "
                           "CPU (oneDNN), fp16 on GPU; auto: bf16 on a CPU with AMX or "
-                          "AVX512-BF16, fp16 on a GPU of compute capability 7 or more, else "
-                          "fp32 (printed, saved, and kept on resume)")
+                          "AVX512-BF16, else fp32 (GPUs too: fp16's quality is unmeasured); "
+                          "printed, saved, and kept on resume")
     run.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0,
                      help="fixes initial weights, data order, noise and the sample grid's z")
     run.add_argument("--fresh", action="store_true",
@@ -349,12 +349,8 @@ def resolve_device(device):
 
 def automatic_precision(device):
     """(precision, why) for --precision auto on this machine's device."""
-    if device.startswith("/gpu"):
-        gpu = tf.config.list_physical_devices("GPU")[int(device.split(":")[1])]
-        major = (tf.config.experimental.get_device_details(gpu).get("compute_capability")
-                 or (0, 0))[0]
-        return ("fp16", f"GPU compute capability {major}.x") if major >= 7 else (
-            "fp32", f"GPU compute capability {major}.x has no fast fp16")
+    if device.startswith("/gpu"):  # the fp16 rewrite has no loss scaling; never scored on a GPU
+        return "fp32", "on a GPU fp16's training quality is unmeasured; --precision fp16 tries it"
     flags = cpu_flags()
     for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")):
         if flag in flags:
@@ -383,6 +379,13 @@ def freeze(spec, values, explicit, log=print):
         values["precision"], why = automatic_precision(values["device"])
         log(f"--precision auto: {values['precision']} ({why})")
     picture_run = values["dataset"] == "folder"
+    kind = "gpu" if values["device"].startswith("/gpu") else "cpu"
+    for flag, by_kind in spec.device_defaults.items():
+        if values.get(flag) is None:  # neither typed nor from the saved run: by device kind
+            values[flag] = by_kind[kind]
+            if picture_run and not values["generate"]:
+                log(f"--{flag.replace('_', '-')} {values[flag]}: the default on a "
+                    f"{kind.upper()} (set it to choose)")
     if picture_run and values["image_size"] not in spec.picture_sizes:
         raise UsageError(f"--image-size {values['image_size']}: use one of "
                    f"{', '.join(map(str, spec.picture_sizes))} (each is one stride-2 layer)")

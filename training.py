@@ -57,6 +57,8 @@ class GanSpec:
     picture_sizes: Tuple[int, ...] = ()  # --image-size choices, if it also trains on pictures
     recipes: Optional[dict] = None  # --recipe name -> graph changes; None: no --recipe flag
     recipe_changes: Optional[dict] = None  # change name -> what it does
+    # flag -> {"cpu": value, "gpu": value}: its default where neither typed nor saved
+    device_defaults: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

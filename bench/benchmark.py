@@ -1,14 +1,15 @@
 """Training speed of each script's TF1 graph, against the same model written the modern way.
 
-    python bench/benchmark.py                 # all graphs, fp32 / bf16 / XLA rows
+    python bench/benchmark.py                 # all graphs: default, fp32 and XLA rows
     python bench/benchmark.py --models dcgan --steps 50
 
 For each graph: training images/s over --steps steps after --warmup steps (the scripts' own
 graph from graph.build, in-graph batches, the same sess.run calls as training.py's loop), the
 FLOPs of one training iteration, the share of this machine's peak (a large fp32 matmul,
 measured in the same run) that reaches, and the ratio to the Keras + tf.function + tf.data
-baseline (bench/keras_baseline.py, run in its own process). The last line reads
-`min ratio ours/baseline: X`, the smallest fp32 ratio over the graphs.
+baseline (bench/keras_baseline.py, run in its own process, fp32). The `default` row is the
+script as a user runs it (its default --precision, printed); the last line reads
+`min ratio ours/baseline: X`, the smallest ratio of the default rows over the graphs.
 """
 
 # Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
@@ -25,12 +26,14 @@ from flags import OneLineParser, bounded_int, exit_with_error, positive_float  #
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 VARIANTS = {  # row name -> the script flags it adds
-    "fp32": [],
+    "default": [],  # the script's own default precision (--precision auto where it holds)
+    "fp32": ["--precision", "fp32"],
     "bf16": ["--precision", "bf16"],  # oneDNN rewrite, CPU only
     "fp16": ["--precision", "fp16"],  # CUDA rewrite, GPU only
-    "xla": ["--xla"],
-    "ema": ["--ema", "0.999"],  # the cost of the weight average
-    "two-runs": [],  # fp32, with D's and G's updates in separate sess.run calls (as before)
+    "xla": ["--precision", "fp32", "--xla"],
+    "ema": ["--precision", "fp32", "--ema", "0.999"],  # the cost of the weight average
+    # fp32, with D's and G's updates in separate sess.run calls (as before the one-run step)
+    "two-runs": ["--precision", "fp32"],
 }
 PROG = "benchmark.py"
 
@@ -57,12 +60,13 @@ def parse_args(argv):
                         help="untimed iterations first (default: %(default)s)")
     parser.add_argument("--variants", type=names_from(tuple(VARIANTS), "rows"),
                         default=None,
-                        help="rows per graph besides the baseline: fp32, bf16 (CPU only), fp16 "
+                        help="rows per graph besides the baseline: default (the script's "
+                             "default precision), fp32, bf16 (CPU only), fp16 "
                              "(GPU only), xla, ema (fp32 with --ema 0.999, the cost of the "
                              "weight average) and two-runs (fp32 with D's and G's updates in "
                              "separate sess.run calls, the before of the one-run step); the "
-                             "first row's FLOPs are used for every row. Default: fp32,bf16,xla, "
-                             "or fp32,fp16,xla where TensorFlow sees a GPU")
+                             "first row's FLOPs are used for every row. Default: "
+                             "default,fp32,xla, and fp16 too where TensorFlow sees a GPU")
     parser.add_argument("--profile", action="store_true",
                         help="after each graph's rows, where its default fp32 step's time goes: "
                              "the ops a traced step ran, summed by type")
@@ -253,7 +257,8 @@ def main(argv=None):
 
     tf.compat.v1.disable_eager_execution()  # TF1 graph mode, as the scripts run
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    variants = args.variants or ["fp32", "fp16" if gpu else "bf16", "xla"]
+    variants = args.variants or (["default", "fp32", "fp16", "xla"] if gpu
+                                 else ["default", "fp32", "xla"])
     if "fp16" in variants and not gpu:
         exit_with_error(PROG, "--variants fp16 is the CUDA rewrite and TensorFlow sees no GPU; "
                               "on CPU use bf16")
@@ -274,23 +279,24 @@ def main(argv=None):
         peak = peak_flops()
         print(f"machine: {machine()}")
         print(f"peak (2048^2 fp32 matmul): {peak / 1e9:.0f} GFLOP/s")
-        print(f"{'graph':<10} {'variant':<9} {'batch':>5} {'ms/iter':>8} {'img/s':>8} "
+        print(f"{'graph':<10} {'variant':<12} {'batch':>5} {'ms/iter':>8} {'img/s':>8} "
               f"{'GFLOP/it':>9} {'% peak':>7} {'ours/base':>9}", flush=True)
         for name, (width, configs) in rows.items():
             base = baseline(name, args.steps, args.warmup, width)
-            results = [(variant, ours(spec, cfg, dataset, args.steps, args.warmup,
-                                      separate_runs=variant == "two-runs"))
+            results = [(f"{variant}={cfg.precision}" if variant == "default" else variant,
+                        ours(spec, cfg, dataset, args.steps, args.warmup,
+                             separate_runs=variant == "two-runs"))
                        for variant, spec, cfg in configs]
             flops = results[0][1]["flops"]
             for variant, r in results:
                 ratio = r["images_per_sec"] / base["images_per_sec"]
-                if variant == "fp32":
+                if variant.startswith("default"):
                     ratios.append(ratio)
                 share = 100 * flops / (r["step_ms"] / 1000) / peak
-                print(f"{name:<10} {variant:<9} {r['batch']:>5} {r['step_ms']:>8.1f} "
+                print(f"{name:<10} {variant:<12} {r['batch']:>5} {r['step_ms']:>8.1f} "
                       f"{r['images_per_sec']:>8.0f} {flops / 1e9:>9.2f} {share:>7.1f} "
                       f"{ratio:>9.2f}", flush=True)
-            print(f"{name:<10} {'keras':<9} {results[0][1]['batch']:>5} {base['step_ms']:>8.1f} "
+            print(f"{name:<10} {'keras fp32':<12} {results[0][1]['batch']:>5} {base['step_ms']:>8.1f} "
                   f"{base['images_per_sec']:>8.0f} {'':>9} {'':>7} {'1.00':>9}", flush=True)
             if args.profile:
                 spec, cfg = variant_config(name, "fp32", len(dataset.images), width)
@@ -302,7 +308,7 @@ def main(argv=None):
     if ratios:
         print(f"min ratio ours/baseline: {min(ratios):.2f}")
     else:
-        print("min ratio ours/baseline: - (no fp32 row; add fp32 to --variants)")
+        print("min ratio ours/baseline: - (no default row; add default to --variants)")
     return 0
 
 

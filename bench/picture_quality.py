@@ -2,13 +2,17 @@
 
     python bench/picture_quality.py                      # 300 steps of each variant, seed 0
     python bench/picture_quality.py --steps 600 --seed 1 --keep runs/pictures
+    python bench/picture_quality.py --minutes 5          # the same wall time for each variant
 
 A user's own pictures cannot be scored, so this writes --count MNIST training digits as a
 folder of 64x64 RGB PNG pictures and trains `dcgan.py --data-dir FOLDER` on it (the real script,
-in a subprocess) with each variant's flags for the same number of steps. Each run's newest
+in a subprocess) with each variant's flags for the same number of steps (or, with --minutes,
+for the same wall time: the faster setting makes more steps; run nothing else beside it). Each
+run's newest
 checkpoint then draws 2,000 pictures (`dcgan.py --generate`), which are turned back into 28x28
 grey digits and scored by `evaluate.py --images`. Printed per variant: training wall seconds,
-images/s, MNIST score, Frechet distance, digits present; then the ratios to the first variant.
+steps, images/s, MNIST score, Frechet distance, digits present; then the ratios to the first
+variant.
 """
 
 # Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
@@ -25,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 from benchmark import names_from  # noqa: E402  (no TensorFlow at import)
-from flags import OneLineParser, bounded_int, exit_with_error  # noqa: E402
+from flags import OneLineParser, bounded_int, exit_with_error, positive_float_upto  # noqa: E402
 
 PROG = "picture_quality.py"
 VARIANTS = {  # name -> dcgan.py flags
@@ -35,6 +39,8 @@ VARIANTS = {  # name -> dcgan.py flags
     "bf16-32": ["--precision", "bf16", "--base-channels", "32"],
 }
 SCORED = 2000  # pictures drawn and scored per run
+DEFAULT_STEPS = 300
+MAX_STEPS = 1_000_000
 
 
 def parse_args(argv):
@@ -44,8 +50,10 @@ def parse_args(argv):
                         default=["fp32-64", "bf16-32"],
                         help="comma-separated: " + "; ".join(
                             f"{k}: {' '.join(v)}" for k, v in VARIANTS.items()))
-    parser.add_argument("--steps", type=bounded_int(1, 1_000_000), default=300,
-                        help="training steps of every variant")
+    parser.add_argument("--steps", type=bounded_int(1, MAX_STEPS), default=None,
+                        help=f"training steps of every variant; {DEFAULT_STEPS} unless --minutes is given")
+    parser.add_argument("--minutes", type=positive_float_upto(24 * 60), default=None,
+                        help="instead of --steps: train every variant for this many minutes")
     parser.add_argument("--count", type=bounded_int(64, 60000), default=6000,
                         help="MNIST training digits written as pictures")
     parser.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0,
@@ -56,6 +64,10 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if len(set(args.variants)) < len(args.variants):
         parser.error("--variants names a variant twice; name each once")
+    if args.steps and args.minutes:
+        parser.error("--steps and --minutes both set how long each variant trains; give one of them")
+    if not args.minutes:
+        args.steps = args.steps or DEFAULT_STEPS
     if args.keep and os.path.exists(args.keep):
         parser.error(f"--keep {args.keep} already exists; name a new folder")
     return args
@@ -102,9 +114,10 @@ def train_and_score(name, folder, work, args):
             "--sample-dir", os.path.join(runs, "samples")]
     log = os.path.join(work, f"{name}.log")
     started = time.perf_counter()
-    run(["dcgan.py", "--data-dir", folder, "--steps", str(args.steps), "--seed", str(args.seed),
-         "--sample-every", str(args.steps), "--save-every", str(args.steps)]
-        + VARIANTS[name] + dirs, log)
+    length = (["--steps", str(MAX_STEPS), "--minutes", str(args.minutes), "--sample-every", "100"]
+              if args.minutes else ["--steps", str(args.steps), "--sample-every", str(args.steps)])
+    run(["dcgan.py", "--data-dir", folder, "--seed", str(args.seed), "--save-every",
+         str(MAX_STEPS)] + length + VARIANTS[name] + dirs, log)
     seconds = time.perf_counter() - started
     run(["dcgan.py", "--generate", "--num-images", str(SCORED)] + dirs, log)
     pictures = np.load(os.path.join(runs, "samples", "generated.npy"), allow_pickle=False)
@@ -114,7 +127,8 @@ def train_and_score(name, folder, work, args):
     run(["evaluate.py", "--images", digits, "--json", scores], log)
     with open(scores) as f:
         figures = json.load(f)["digits.npy"]
-    return dict(seconds=seconds, figures=figures, images_per_sec=training_speed(runs))
+    return dict(seconds=seconds, figures=figures, images_per_sec=training_speed(runs),
+                steps=steps_trained(runs))
 
 
 def training_speed(runs):
@@ -122,6 +136,13 @@ def training_speed(runs):
     import csv
     with open(os.path.join(runs, "samples", "losses.csv")) as f:
         return float(list(csv.DictReader(f))[-1]["images_per_sec"])
+
+
+def steps_trained(runs):
+    """The step of the run's newest checkpoint (a --minutes run saves where it stopped)."""
+    import tensorflow as tf
+    newest = tf.train.latest_checkpoint(os.path.join(runs, "checkpoints"))
+    return int(newest.rsplit("-", 1)[1])
 
 
 def score_real_pictures(folder, work):
@@ -157,12 +178,13 @@ def compare(args):
             write_digit_pictures(folder, args.count, os.path.join(ROOT, "MNIST_data"))
         except UserError as e:
             exit_with_error(PROG, str(e), e.exit_code)
-        print(f"{args.count} MNIST digits as 64x64 RGB pictures; dcgan.py --steps {args.steps} "
+        length = f"--minutes {args.minutes:g}" if args.minutes else f"--steps {args.steps}"
+        print(f"{args.count} MNIST digits as 64x64 RGB pictures; dcgan.py {length} "
               f"--seed {args.seed}; {SCORED} generated pictures scored as 28x28 digits")
-        print(f"{'variant':<9} {'flags':<36} {'run s':>6} {'img/s':>6} {'score':>6} "
+        print(f"{'variant':<9} {'flags':<36} {'run s':>6} {'steps':>6} {'img/s':>6} {'score':>6} "
               f"{'Frechet':>8} {'unsure':>7} {'digits':>6}", flush=True)
         real = score_real_pictures(folder, work)
-        print(f"{'real':<9} {'(the pictures themselves)':<36} {'':>6} {'':>6} "
+        print(f"{'real':<9} {'(the pictures themselves)':<36} {'':>6} {'':>6} {'':>6} "
               f"{real['mnist_score']:>6.2f} {real['frechet']:>8.1f} "
               f"{100 * real['unsure_share']:>6.1f}% {real['digits_present']:>6}", flush=True)
         results = {}
@@ -170,7 +192,7 @@ def compare(args):
             result = results[name] = train_and_score(name, folder, work, args)
             f = result["figures"]
             print(f"{name:<9} {' '.join(VARIANTS[name]):<36} {result['seconds']:>6.0f} "
-                  f"{result['images_per_sec']:>6.0f} {f['mnist_score']:>6.2f} "
+                  f"{result['steps']:>6} {result['images_per_sec']:>6.0f} {f['mnist_score']:>6.2f} "
                   f"{f['frechet']:>8.1f} {100 * f['unsure_share']:>6.1f}% "
                   f"{f['digits_present']:>6}", flush=True)
     first = results[args.variants[0]]
@@ -178,7 +200,8 @@ def compare(args):
         speed = results[name]["images_per_sec"] / first["images_per_sec"]
         gain = results[name]["figures"]["mnist_score"] - first["figures"]["mnist_score"]
         print(f"{name} against {args.variants[0]}: {speed:.2f}x the training images/s, "
-              f"MNIST score {gain:+.2f} at the same {args.steps} steps")
+              f"MNIST score {gain:+.2f} at the same "
+              f"{f'{args.minutes:g} minutes' if args.minutes else f'{args.steps} steps'}")
     return 0
 
 

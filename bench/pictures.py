@@ -17,7 +17,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 from flags import OneLineParser, bounded_int, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
 
 PROG = "pictures.py"
@@ -45,8 +47,9 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=bounded_int(0), default=2,
                         help="untimed training steps first")
     parser.add_argument("--compare", action="store_true",
-                        help="also time --precision bf16, --base-channels 32 and both, in the "
-                             "same run, as ratios to the fp32 default")
+                        help="also time the step as two sess.run calls (as before d_then_g), "
+                             "--precision bf16, --base-channels 32 and both, in the same run, "
+                             "as ratios to fp32 at --base-channels 64 (the article's setting)")
     args = parser.parse_args(argv)
     if args.data_dir is None and args.batch_size > args.count:
         parser.error(f"--batch-size {args.batch_size} is more than --count {args.count} "
@@ -70,19 +73,21 @@ def picture_config(spec, folder, image_size, batch_size):
     without the data: checked before any picture is decoded."""
     import config
     argv = ["--dataset", "folder", "--data-dir", folder, "--image-size", str(image_size),
-            "--batch-size", str(batch_size)]
+            "--batch-size", str(batch_size), "--precision", "fp32", "--base-channels", "64"]
     return config.new_run(spec, argv)
 
 
-def training_speed(spec, cfg, dataset, steps, warmup):
+def training_speed(spec, cfg, dataset, steps, warmup, separate_runs=False):
     import graph
+    from benchmark import in_separate_runs
+    train_step = in_separate_runs if separate_runs else graph.train_step
     model = graph.build(spec, cfg, dataset.images.shape)
     with graph.start_session(model, cfg, dataset) as sess:
         sess.run(model.train.reshuffle)
         for i in range(warmup + steps):
             if i == warmup:
                 started = time.perf_counter()
-            graph.train_step(sess, model.train, spec.g_steps)
+            train_step(sess, model.train, spec.g_steps)
         return steps * cfg.batch_size / (time.perf_counter() - started)
 
 
@@ -116,6 +121,8 @@ def main(argv=None):
         train = training_speed(dcgan.SPEC, cfg, dataset, args.steps, args.warmup)
         variants = {}
         if args.compare:  # the speed levers of a CPU run, timed in this same process
+            variants["two sess.run per step (the step before d_then_g)"] = training_speed(
+                dcgan.SPEC, cfg, dataset, args.steps, args.warmup, separate_runs=True)
             for name, change in (("bf16", dict(precision="bf16")),
                                  ("half width (--base-channels 32)", dict(base_channels=32)),
                                  ("bf16 + half width", dict(precision="bf16", base_channels=32))):
@@ -125,8 +132,8 @@ def main(argv=None):
         exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
         exit_with_error(PROG, "interrupted", 130)
-    print(f"training dcgan {args.image_size}x{args.image_size}x3, batch {args.batch_size}: "
-          f"{train:.0f} images/s")
+    print(f"training dcgan {args.image_size}x{args.image_size}x3, batch {args.batch_size}, fp32 "
+          f"at --base-channels 64: {train:.0f} images/s")
     print(f"bound by: {'training' if train < decode else 'the input pipeline'} "
           f"(decoding happens once per run, training every step)")
     for name, speed in variants.items():

@@ -1,5 +1,7 @@
 """dcgan.py on a folder of the user's own pictures: mixed formats and modes, broken files."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -77,3 +79,19 @@ def test_image_size_must_be_a_power_of_two(tmp_path, capsys):
             "--sample-dir", str(tmp_path / "s"), "--checkpoint-dir", str(tmp_path / "c")]
     assert training.main(dcgan.SPEC, args) == 2
     assert "--image-size 100" in capsys.readouterr().err
+
+
+def test_picture_width_default_is_by_device_printed_saved_and_kept(tmp_path, capsys):
+    write_picture_folder(tmp_path / "pics")
+    args = ["--data-dir", str(tmp_path / "pics"), "--sample-dir", str(tmp_path / "s"),
+            "--checkpoint-dir", str(tmp_path / "c"), "--image-size", "16", "--device", "/cpu:0",
+            "--batch-size", "4"]
+    width = dcgan.PICTURE_WIDTH["cpu"]
+    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "1"]) == 0
+    assert f"--base-channels {width}: the default on a CPU" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert saved["base_channels"] == width
+    # A resume takes the saved width (the restore is strict, so another width would fail).
+    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2"]) == 0
+    assert "the default on a" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["base_channels"] == width

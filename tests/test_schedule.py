@@ -76,20 +76,28 @@ def test_console_shows_no_tensorflow_start_up_lines(tmp_path, script):
     assert "E0000" not in console and "I0000" not in console and "WARNING" not in console
 
 
-def test_precision_auto_is_resolved_printed_saved_and_kept(tmp_path, run_dirs, capsys):
+def test_precision_auto_is_the_default_resolved_printed_saved_and_kept(tmp_path, run_dirs,
+                                                                       capsys):
     import json
     import config
     expected, _ = config.automatic_precision("/cpu:0")
-    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1", "--precision",
-                                                        "auto"]) == 0
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1", "--device",
+                                                        "/cpu:0"]) == 0
     assert f"--precision auto: {expected}" in capsys.readouterr().out
     saved = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
     assert saved["precision"] == expected
-    # A resume without the flag keeps the run's precision, even if it differs from the default.
-    saved["precision"] = "bf16"
+    # A resume without the flag keeps the run's precision, even if auto would pick another.
+    other = "fp32" if expected == "bf16" else "bf16"
+    saved["precision"] = other
     (tmp_path / "checkpoints" / "config.json").write_text(json.dumps(saved))
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
-    assert json.loads((tmp_path / "checkpoints" / "config.json").read_text())["precision"] == "bf16"
+    assert "--precision auto" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "checkpoints" / "config.json").read_text())["precision"] == other
+
+
+def test_gan_mlp_defaults_to_fp32_where_bf16_scored_worse():
+    from conftest import make_config
+    assert make_config(gan_mlp.SPEC, ["--device", "/cpu:0"], 1000).precision == "fp32"
 
 
 def test_tensorboard_holds_plain_tags_and_the_sample_grid(tmp_path, run_dirs):

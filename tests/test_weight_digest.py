@@ -47,7 +47,7 @@ def weight_digest(spec, folder, steps=20):
     images, labels = data.load_mnist(folder, "train", log=lambda m: None)
     dataset = data.Dataset(images, labels.astype(np.int32), "tiny")
     cfg, explicit = config.new_run(spec, ["--batch-size", "16", "--seed", "3", "--device",
-                                          "/cpu:0"])
+                                          "/cpu:0", "--precision", "fp32"])
     cfg = config.fit_to_data(cfg, explicit, len(images))
     model = graph.build(spec, cfg, images.shape)
     with graph.start_session(model, cfg, dataset) as sess:
