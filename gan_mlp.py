@@ -33,8 +33,8 @@ import training
 from graph import step_seed
 from layers import batch_norm, categorical_code, dense, dropout, with_code_head
 
-# fp32, not --precision auto: at bf16 the three seeds scored 8.76 / 8.83 / 8.89 against fp32's
-# 8.89 / 9.09 / 9.34 (docs/RESULTS.md), so here bf16 does not train as well.
+# fp32, not --precision auto: at bf16 seeds 0-2 scored 8.82 on average against fp32's 9.11,
+# below fp32's lowest seed (docs/RESULTS.md), so here bf16 does not train as well.
 DEFAULTS = dict(epochs=10, batch_size=100, z_dim=100, learning_rate=5e-4, beta1=0.5, beta1_d=0.1,
                 ema=0.999, recipe="info", log_every="epoch", save_every="epoch",
                 sample_every="epoch", precision="fp32")
