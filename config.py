@@ -36,7 +36,8 @@ SHAPE_RATE_DEFAULT = 1e-3  # --shape-rate: 1e-2 hurt gan_mlp and dcgan; 3e-2, 1e
 MAX_WIDTH = 100_000  # z size, channels, batch: past this a graph would not fit in memory anyway
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no conflict
-FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article"}  # their value in runs saved before them
+# Their value in runs saved before these flags existed, or before their default changed.
+FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article", "precision": "fp32", "base_channels": 64}
 NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames", "walk_digits",
              "export_generator", "refine", "refine_rate", "refine_layer", "reject",
              "reject_percentile", "shape_steps", "shape_rate", "help")

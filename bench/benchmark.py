@@ -296,7 +296,8 @@ def main(argv=None):
                 print(f"{name:<10} {variant:<12} {r['batch']:>5} {r['step_ms']:>8.1f} "
                       f"{r['images_per_sec']:>8.0f} {flops / 1e9:>9.2f} {share:>7.1f} "
                       f"{ratio:>9.2f}", flush=True)
-            print(f"{name:<10} {'keras fp32':<12} {results[0][1]['batch']:>5} {base['step_ms']:>8.1f} "
+            print(f"{name:<10} {'keras fp32':<12} {results[0][1]['batch']:>5} "
+                  f"{base['step_ms']:>8.1f} "
                   f"{base['images_per_sec']:>8.0f} {'':>9} {'':>7} {'1.00':>9}", flush=True)
             if args.profile:
                 spec, cfg = variant_config(name, "fp32", len(dataset.images), width)

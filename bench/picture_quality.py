@@ -51,7 +51,8 @@ def parse_args(argv):
                         help="comma-separated: " + "; ".join(
                             f"{k}: {' '.join(v)}" for k, v in VARIANTS.items()))
     parser.add_argument("--steps", type=bounded_int(1, MAX_STEPS), default=None,
-                        help=f"training steps of every variant; {DEFAULT_STEPS} unless --minutes is given")
+                        help=f"training steps of every variant; {DEFAULT_STEPS} unless "
+                             f"--minutes is given")
     parser.add_argument("--minutes", type=positive_float_upto(24 * 60), default=None,
                         help="instead of --steps: train every variant for this many minutes")
     parser.add_argument("--count", type=bounded_int(64, 60000), default=6000,
@@ -65,7 +66,8 @@ def parse_args(argv):
     if len(set(args.variants)) < len(args.variants):
         parser.error("--variants names a variant twice; name each once")
     if args.steps and args.minutes:
-        parser.error("--steps and --minutes both set how long each variant trains; give one of them")
+        parser.error("--steps and --minutes both set how long each variant trains; give one "
+                     "of them")
     if not args.minutes:
         args.steps = args.steps or DEFAULT_STEPS
     if args.keep and os.path.exists(args.keep):

@@ -95,6 +95,20 @@ def test_precision_auto_is_the_default_resolved_printed_saved_and_kept(tmp_path,
     assert json.loads((tmp_path / "checkpoints" / "config.json").read_text())["precision"] == other
 
 
+def test_run_saved_without_a_precision_resumes_at_fp32(tmp_path, run_dirs, capsys):
+    """Runs saved before --precision had its auto default trained at fp32: they stay fp32."""
+    import json
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1", "--precision",
+                                                        "fp32"]) == 0
+    saved = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
+    del saved["precision"]
+    (tmp_path / "checkpoints" / "config.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
+    assert "--precision auto" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "checkpoints" / "config.json").read_text())["precision"] == "fp32"
+
+
 def test_gan_mlp_defaults_to_fp32_where_bf16_scored_worse():
     from conftest import make_config
     assert make_config(gan_mlp.SPEC, ["--device", "/cpu:0"], 1000).precision == "fp32"
