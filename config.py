@@ -228,7 +228,7 @@ def check_saved_value(action, value, where):
     flag = action.option_strings[-1]
     problem = f"{where} says {action.dest}: {json.dumps(value)}, which is not a valid {flag}"
     if value is None:
-        if action.default is None:
+        if action.default is None and action.dest not in FLAGS_ADDED_LATER:
             return None
         raise UsageError(f"{problem} (it has no value); fix or delete that entry")
     if action.nargs == 0:
@@ -359,6 +359,19 @@ def automatic_precision(device):
     return "fp32", "this CPU has neither AMX nor AVX512-BF16"
 
 
+def not_for_this_device(precision, device):
+    """Why a saved run's precision does not suit this device (a run moved to another machine),
+    or None: fp16 needs a GPU, bf16 is the CPU rewrite and is fast only where auto picks it."""
+    on_gpu = device.startswith("/gpu")
+    if precision == "fp16" and not on_gpu:
+        return "which needs a GPU"
+    if precision == "bf16" and on_gpu:
+        return "which is the CPU (oneDNN) rewrite"
+    if precision == "bf16" and automatic_precision(device)[0] != "bf16":
+        return "and this CPU has neither AMX nor AVX512-BF16"
+    return None
+
+
 def check_writable(folder, flag):
     try:
         os.makedirs(folder, exist_ok=True)
@@ -379,6 +392,11 @@ def freeze(spec, values, explicit, log=print):
     if values["precision"] == "auto":
         values["precision"], why = automatic_precision(values["device"])
         log(f"--precision auto: {values['precision']} ({why})")
+    elif "precision" not in explicit and not_for_this_device(values["precision"], values["device"]):
+        log(f"note: this run was saved at --precision {values['precision']}, "
+            f"{not_for_this_device(values['precision'], values['device'])}; it goes on at fp32 "
+            f"(type --precision to choose)")
+        values["precision"] = "fp32"
     picture_run = values["dataset"] == "folder"
     kind = "gpu" if values["device"].startswith("/gpu") else "cpu"
     for flag, by_kind in spec.device_defaults.items():
@@ -404,7 +422,8 @@ def freeze(spec, values, explicit, log=print):
     if values["precision"] == "fp16" and not gpus_seen:
         raise UsageError("--precision fp16 needs a GPU; on CPU use --precision bf16")
     if values["precision"] == "bf16" and values["device"].startswith("/gpu"):
-        raise UsageError("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp16")
+        raise UsageError("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp32 (or "
+                         "fp16, whose training quality is unmeasured)")
     if values["generate"] and values["fresh"]:
         raise UsageError("--generate and --fresh conflict: --fresh would delete the checkpoint that "
                    "--generate needs")

@@ -124,11 +124,12 @@ class StopRequested:
 
 def train(spec, cfg, dataset, saved_values, log=print):
     model = graph.build(spec, cfg, dataset.images.shape)
-    checkpoints.write_config(cfg.checkpoint_dir, saved_values)
     checkpoints.remove_stale_temp_files(cfg.checkpoint_dir)
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
         step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
                                           model.variable_shapes, log=log)
+        # only now: a checkpoint that does not fit these settings leaves config.json as it was
+        checkpoints.write_config(cfg.checkpoint_dir, saved_values)
         if step is None:
             step = 0
             log(f"training {cfg.model} from scratch on {cfg.device} ({dataset.description})")
@@ -337,7 +338,8 @@ def main(spec, argv=None, log=print):
                                               cfg.channels, log)
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))
             # Claimed only now that nothing before training can fail: a refused start leaves
-            # no claim behind. config.json follows once the graph is built (train()).
+            # no claim behind. config.json follows once the newest checkpoint has been restored
+            # (train()), so a checkpoint that does not fit leaves it as it was.
             outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id, cfg.checkpoint_dir,
                                      adopt=saved is not None and saved.get("run_id") is None)
             return train(spec, cfg, dataset, config.values_to_save(cfg, parser), log)

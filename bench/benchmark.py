@@ -39,13 +39,15 @@ PROG = "benchmark.py"
 
 
 def names_from(allowed, what):
-    """A comma-separated list, each item one of allowed."""
+    """A comma-separated list, each item one of allowed, each once."""
     def parse(text):
         names = [n for n in text.split(",") if n]
         unknown = [n for n in names if n not in allowed]
         if unknown or not names:
             raise argparse.ArgumentTypeError(
                 f"{text!r}: use {what} from {', '.join(allowed)}, comma-separated")
+        if len(set(names)) < len(names):
+            raise argparse.ArgumentTypeError(f"{text!r} names one twice; name each once")
         return names
     return parse
 
@@ -68,7 +70,7 @@ def parse_args(argv):
                              "first row's FLOPs are used for every row. Default: "
                              "default,fp32,xla, and fp16 too where TensorFlow sees a GPU")
     parser.add_argument("--profile", action="store_true",
-                        help="after each graph's rows, where its default fp32 step's time goes: "
+                        help="after each graph's rows, where its fp32 step's time goes: "
                              "the ops a traced step ran, summed by type")
     parser.add_argument("--cgan-width", type=positive_float, default=None,
                         help="cgan's --width for both ours and the baseline (default: cgan's)")
@@ -185,9 +187,10 @@ def random_mnist(n=8192):
 
 
 def run_config(spec, argv, num_examples):
-    """The frozen config of a new run of spec with these flags (as tests/conftest.make_config)."""
+    """The frozen config of a new run of spec with these flags (as tests/conftest.make_config);
+    what --precision auto picked shows in the rows' labels, so its line is not printed."""
     import config
-    cfg, explicit = config.new_run(spec, argv)
+    cfg, explicit = config.new_run(spec, argv, log=lambda message: None)
     return config.fit_to_data(cfg, explicit, num_examples)
 
 

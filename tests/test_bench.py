@@ -58,9 +58,11 @@ def test_quality_help_without_other_arguments():
     ("time_to_quality.py", ["--models", "cgan"], ["--models", "'cgan'", "lsgan"]),
     ("picture_quality.py", ["--variants", "fp32-128"], ["--variants", "'fp32-128'", "bf16-32"]),
     ("picture_quality.py", ["--steps", "30", "--minutes", "1"], ["--steps", "--minutes", "one"]),
+    ("benchmark.py", ["--variants", "default,fp32,default"], ["--variants", "twice"]),
 ], ids=["ablate-unknown-model", "benchmark-not-a-number", "pictures-missing-folder",
         "keras_baseline-unknown-model", "time_to_quality-unknown-model",
-        "picture_quality-unknown-variant", "picture_quality-steps-and-minutes"])
+        "picture_quality-unknown-variant", "picture_quality-steps-and-minutes",
+        "benchmark-variant-twice"])
 def test_bad_input_is_one_line(script, args, words):
     assert_one_line_usage_error(python(script, *args), *words)
 

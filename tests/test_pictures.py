@@ -95,3 +95,35 @@ def test_picture_width_default_is_by_device_printed_saved_and_kept(tmp_path, cap
     assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2"]) == 0
     assert "the default on a" not in capsys.readouterr().out
     assert json.loads((tmp_path / "c" / "config.json").read_text())["base_channels"] == width
+
+
+def trained_picture_run(tmp_path, width):
+    """A one-step 16x16 picture run of --base-channels width; (its flags, its config.json)."""
+    write_picture_folder(tmp_path / "pics")
+    args = ["--data-dir", str(tmp_path / "pics"), "--sample-dir", str(tmp_path / "s"),
+            "--checkpoint-dir", str(tmp_path / "c"), "--image-size", "16", "--batch-size", "4"]
+    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "1", "--base-channels",
+                                                    str(width)]) == 0
+    return args, tmp_path / "c" / "config.json"
+
+
+def test_a_checkpoint_that_does_not_fit_leaves_config_json_as_it_was(tmp_path, capsys):
+    args, config_json = trained_picture_run(tmp_path, 8)
+    edited = json.loads(config_json.read_text())
+    edited["base_channels"] = 4  # a hand edit: the checkpoint holds width 8
+    config_json.write_text(json.dumps(edited))
+    before = config_json.read_bytes()
+    capsys.readouterr()
+    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2"]) != 0
+    assert "does not fit" in capsys.readouterr().err
+    assert config_json.read_bytes() == before
+
+
+def test_saved_picture_width_without_a_value_is_refused(tmp_path, capsys):
+    args, config_json = trained_picture_run(tmp_path, 8)
+    config_json.write_text(config_json.read_text().replace('"base_channels": 8',
+                                                           '"base_channels": null'))
+    capsys.readouterr()
+    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "base_channels: null" in err and "no value" in err and err.count("\n") == 1
