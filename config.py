@@ -394,8 +394,7 @@ def freeze(spec, values, explicit, log=print):
         log(f"--precision auto: {values['precision']} ({why})")
     elif "precision" not in explicit and not_for_this_device(values["precision"], values["device"]):
         log(f"note: this run was saved at --precision {values['precision']}, "
-            f"{not_for_this_device(values['precision'], values['device'])}; it goes on at fp32 "
-            f"(type --precision to choose)")
+            f"{not_for_this_device(values['precision'], values['device'])}; fp32 is used here")
         values["precision"] = "fp32"
     picture_run = values["dataset"] == "folder"
     kind = "gpu" if values["device"].startswith("/gpu") else "cpu"

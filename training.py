@@ -122,13 +122,15 @@ class StopRequested:
 # ---------------------------------------------------------------------------------------------
 # Training
 
-def train(spec, cfg, dataset, saved_values, log=print):
+def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
+    """Build, restore the newest checkpoint, then claim the sample folder and write config.json:
+    a checkpoint that does not fit these settings leaves both folders as they were."""
     model = graph.build(spec, cfg, dataset.images.shape)
     checkpoints.remove_stale_temp_files(cfg.checkpoint_dir)
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
         step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
                                           model.variable_shapes, log=log)
-        # only now: a checkpoint that does not fit these settings leaves config.json as it was
+        claim_sample_dir()
         checkpoints.write_config(cfg.checkpoint_dir, saved_values)
         if step is None:
             step = 0
@@ -337,12 +339,12 @@ def main(spec, argv=None, log=print):
             dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
                                               cfg.channels, log)
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))
-            # Claimed only now that nothing before training can fail: a refused start leaves
-            # no claim behind. config.json follows once the newest checkpoint has been restored
-            # (train()), so a checkpoint that does not fit leaves it as it was.
-            outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id, cfg.checkpoint_dir,
-                                     adopt=saved is not None and saved.get("run_id") is None)
-            return train(spec, cfg, dataset, config.values_to_save(cfg, parser), log)
+            # The sample folder is claimed, and config.json written, only once the newest
+            # checkpoint has been restored (train()): a refused start leaves neither behind.
+            adopt = saved is not None and saved.get("run_id") is None
+            return train(spec, cfg, dataset, config.values_to_save(cfg, parser),
+                         lambda: outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id,
+                                                          cfg.checkpoint_dir, adopt=adopt), log)
     except UserError as e:
         print(f"{spec.name}.py: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -107,16 +107,20 @@ def trained_picture_run(tmp_path, width):
     return args, tmp_path / "c" / "config.json"
 
 
-def test_a_checkpoint_that_does_not_fit_leaves_config_json_as_it_was(tmp_path, capsys):
+def test_a_checkpoint_that_does_not_fit_leaves_config_and_a_new_sample_dir_alone(tmp_path,
+                                                                                capsys):
     args, config_json = trained_picture_run(tmp_path, 8)
     edited = json.loads(config_json.read_text())
     edited["base_channels"] = 4  # a hand edit: the checkpoint holds width 8
     config_json.write_text(json.dumps(edited))
     before = config_json.read_bytes()
     capsys.readouterr()
-    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2"]) != 0
+    new_samples = tmp_path / "new-samples"
+    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2", "--sample-dir",
+                                                    str(new_samples)]) != 0
     assert "does not fit" in capsys.readouterr().err
     assert config_json.read_bytes() == before
+    assert not new_samples.exists() or not any(new_samples.iterdir())  # no claim left behind
 
 
 def test_saved_picture_width_without_a_value_is_refused(tmp_path, capsys):

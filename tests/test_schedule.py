@@ -122,7 +122,7 @@ def test_saved_precision_this_device_cannot_run_goes_on_at_fp32(tmp_path, run_di
     capsys.readouterr()
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2", "--device",
                                                         "/cpu:0"]) == 0
-    assert "saved at --precision fp16, which needs a GPU; it goes on at fp32" in \
+    assert "saved at --precision fp16, which needs a GPU; fp32 is used here" in \
         capsys.readouterr().out
     assert json.loads((tmp_path / "checkpoints" / "config.json").read_text())["precision"] == "fp32"
 
