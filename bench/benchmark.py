@@ -8,8 +8,8 @@ graph from graph.build, in-graph batches, the same sess.run calls as training.py
 FLOPs of one training iteration, the share of this machine's peak (a large fp32 matmul,
 measured in the same run) that reaches, and the ratio to the Keras + tf.function + tf.data
 baseline (bench/keras_baseline.py, run in its own process, fp32). The `default` row is the
-script as a user runs it (its default --precision, printed); the last line reads
-`min ratio ours/baseline: X`, the smallest ratio of the default rows over the graphs.
+script as a user runs it (its default --precision, named in the row: `default=bf16`); the
+last line reads `min ratio ours/baseline: X`, the smallest ratio of the default rows.
 """
 
 # Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
