@@ -392,10 +392,12 @@ def freeze(spec, values, explicit, log=print):
     if values["precision"] == "auto":
         values["precision"], why = automatic_precision(values["device"])
         log(f"--precision auto: {values['precision']} ({why})")
-    elif "precision" not in explicit and not_for_this_device(values["precision"], values["device"]):
-        log(f"note: this run was saved at --precision {values['precision']}, "
-            f"{not_for_this_device(values['precision'], values['device'])}; fp32 is used here")
-        values["precision"] = "fp32"
+    elif "precision" not in explicit:  # the saved run's: it may not suit this device
+        unsuited = not_for_this_device(values["precision"], values["device"])
+        if unsuited:
+            log(f"note: this run was saved at --precision {values['precision']}, {unsuited}; "
+                f"fp32 is used here")
+            values["precision"] = "fp32"
     picture_run = values["dataset"] == "folder"
     kind = "gpu" if values["device"].startswith("/gpu") else "cpu"
     for flag, by_kind in spec.device_defaults.items():
