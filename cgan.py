@@ -19,12 +19,12 @@ noise are drawn in the graph instead of fed, with the same shapes and distributi
 come from a moving average of G's weights (--ema 0.999; --ema 0 for the article's last weights).
 """
 
-import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
-import training
-from flags import positive_float_upto
-from layers import batch_norm, conv2d, conv2d_transpose, dense, label_input, lrelu
+from gan import training
+from gan.flags import positive_float_upto
+from gan.layers import batch_norm, conv2d, conv2d_transpose, dense, label_input, lrelu
 
 # The article's run is --width 1 --steps 60000: about 1.1 s an iteration on a 2-core CPU (18 h).
 # A quarter of its channels trains about 10x faster. Sampling from G's averaged weights (--ema)

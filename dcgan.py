@@ -31,12 +31,12 @@ png, bmp, gif, webp; subfolders too) is decoded once, in parallel, resized and c
 and kept in memory as uint8; unreadable files are skipped and counted.
 """
 
-import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
-import training
-from flags import bounded_int
-from layers import (batch_norm, categorical_code, conv2d, conv2d_transpose, dense, lrelu,
+from gan import training
+from gan.flags import bounded_int
+from gan.layers import (batch_norm, categorical_code, conv2d, conv2d_transpose, dense, lrelu,
                     minibatch_stddev, with_code_head)
 
 # The article's settings were batch 256, Adam 1e-4 (TF's default beta1 0.9), 20k steps; its graph

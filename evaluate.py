@@ -25,15 +25,15 @@ import json
 import os
 import sys
 
-import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import numpy as np
 import tensorflow as tf
 
-import config
-import data
-import metrics
-import sampling
-from errors import UsageError, UserError
+from gan import config
+from gan import data
+from gan import metrics
+from gan import sampling
+from gan.errors import UsageError, UserError
 
 v1 = tf.compat.v1
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")  # the only modules a config.json may name
@@ -83,7 +83,7 @@ def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=prin
     last_weights: draw with G's last weights even if the run kept a moving average (--ema).
     guided: --refine / --reject flags, passed on as --generate takes them.
     Returns (images, their labels for cgan, ms per image)."""
-    from checkpoints import read_config
+    from gan.checkpoints import read_config
     raw = read_config(checkpoint_dir)
     if raw is None:
         raise UsageError(f"no config.json in {checkpoint_dir}: not a training run folder")

@@ -26,12 +26,12 @@ Differences from the article, each a bug fix or the repository's convention:
 - dropout masks come from a stateless seed (per step), so resumed runs are exact.
 """
 
-import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
-import training
-from graph import step_seed
-from layers import batch_norm, categorical_code, dense, dropout, with_code_head
+from gan import training
+from gan.graph import step_seed
+from gan.layers import batch_norm, categorical_code, dense, dropout, with_code_head
 
 # fp32, not --precision auto: at bf16 seeds 0-2 scored 8.82 on average against fp32's 9.11,
 # below fp32's lowest seed (docs/RESULTS.md), so here bf16 does not train as well.

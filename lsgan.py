@@ -20,11 +20,11 @@ training=True, so G's batch norm ran in inference mode with moving averages that
 (an identity map); here BN uses batch statistics when training and keeps moving averages.
 """
 
-import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up lines off the console)
 import tensorflow as tf
 
-import training
-from layers import (batch_norm, categorical_code, conv2d, conv2d_transpose, dense, lrelu,
+from gan import training
+from gan.layers import (batch_norm, categorical_code, conv2d, conv2d_transpose, dense, lrelu,
                     minibatch_stddev, with_code_head)
 
 DEFAULTS = dict(epochs=3, batch_size=128, z_dim=96, learning_rate=1e-3, beta1=0.5,

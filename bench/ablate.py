@@ -20,7 +20,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from flags import OneLineParser, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
+from gan.flags import OneLineParser, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 EVAL_SAMPLES = 5000
@@ -64,7 +64,7 @@ def check_grid_path(path):
 def make_config(spec, args):
     """The frozen run config from the script's own flags, as its main() makes it for a new run
     (a flag error is one line, exit 2), on MNIST, on /cpu:0 unless --device is given."""
-    import config
+    from gan import config
     script_parser = config.build_parser(spec)
     script_parser.error = lambda message: exit_with_error(
         PROG, f"{message} (flags after MODEL are {spec.name}.py's own; python {spec.name}.py "
@@ -96,13 +96,13 @@ def train_and_score(spec, cfg, explicit, args, grid_path):
     import numpy as np
     import tensorflow as tf
 
-    import checkpoints
-    import config
-    import data
-    import graph
-    import metrics
-    import outputs
-    import sampling
+    from gan import checkpoints
+    from gan import config
+    from gan import data
+    from gan import graph
+    from gan import metrics
+    from gan import outputs
+    from gan import sampling
 
     tf.compat.v1.disable_eager_execution()
     mnist = data.load_training_data("mnist", cfg.data_dir, log=print)
@@ -146,7 +146,7 @@ def main(argv=None):
     check_grid_path(front.grid)
     import importlib
     spec = importlib.import_module(front.model).SPEC  # imports TensorFlow
-    from errors import UserError
+    from gan.errors import UserError
     try:
         cfg, explicit = make_config(spec, args)
         train_and_score(spec, cfg, explicit, args, front.grid)

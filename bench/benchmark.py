@@ -22,7 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402
+from gan.flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 VARIANTS = {  # row name -> the script flags it adds
@@ -79,7 +79,7 @@ def parse_args(argv):
 
 def machine():
     import tensorflow as tf
-    from machine import cpu_name
+    from gan.machine import cpu_name
     gpus = tf.config.list_physical_devices("GPU")
     return f"{cpu_name()}, {os.cpu_count()} cores, {len(gpus)} GPU(s), TensorFlow {tf.__version__}"
 
@@ -133,7 +133,7 @@ def profile(spec, cfg, dataset, steps=10, top=8):
     stats) of `steps` iterations, op time summed by op type over both the D and G parts."""
     import collections
     import tensorflow as tf
-    import graph
+    from gan import graph
     v1 = tf.compat.v1
     model = graph.build(spec, cfg, dataset.images.shape)
     ops = model.train
@@ -179,7 +179,7 @@ def executed_type(node, kinds):
 def random_mnist(n=8192):
     """Random digits-shaped data (speed does not depend on the pixels), as the baseline uses."""
     import numpy as np
-    import data
+    from gan import data
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
     labels = rng.integers(0, 10, n).astype(np.int32)
@@ -189,7 +189,7 @@ def random_mnist(n=8192):
 def run_config(spec, argv, num_examples):
     """The frozen config of a new run of spec with these flags (as tests/conftest.make_config);
     what --precision auto picked shows in the rows' labels, so its line is not printed."""
-    import config
+    from gan import config
     cfg, explicit = config.new_run(spec, argv, log=lambda message: None)
     return config.fit_to_data(cfg, explicit, num_examples)
 
@@ -217,7 +217,7 @@ def in_separate_runs(sess, ops, g_steps):
 
 def ours(spec, cfg, dataset, steps, warmup, separate_runs=False):
     """images/s and FLOPs per iteration of the script's own training graph."""
-    import graph
+    from gan import graph
     model = graph.build(spec, cfg, dataset.images.shape)
     ops = model.train
     train_step = in_separate_runs if separate_runs else graph.train_step
@@ -254,9 +254,9 @@ def baseline(name, steps, warmup, cgan_width=None):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    import tf_quiet  # noqa: F401  (before TensorFlow)
+    from gan import tf_quiet  # noqa: F401  (before TensorFlow)
     import tensorflow as tf
-    from errors import UserError
+    from gan.errors import UserError
 
     tf.compat.v1.disable_eager_execution()  # TF1 graph mode, as the scripts run
     gpu = bool(tf.config.list_physical_devices("GPU"))

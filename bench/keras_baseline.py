@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from flags import OneLineParser, bounded_int, positive_float  # noqa: E402
+from gan.flags import OneLineParser, bounded_int, positive_float  # noqa: E402
 
 # Filled in by import_tensorflow() once the flags are good (eager execution stays on: Keras).
 np = tf = keras = L = minibatch_stddev = None
@@ -23,12 +23,12 @@ PROG = "keras_baseline.py"
 
 def import_tensorflow():
     global np, tf, keras, L, minibatch_stddev
-    import tf_quiet  # noqa: F401  (before TensorFlow: its start-up lines off the console)
+    from gan import tf_quiet  # noqa: F401  (before TensorFlow: its start-up lines off the console)
     import numpy
     import tensorflow
     from tensorflow import keras as keras_
     from tensorflow.keras import layers as keras_layers
-    import layers  # plain tf ops, so Keras can call minibatch_stddev as well
+    from gan import layers  # plain tf ops, so Keras can call minibatch_stddev as well
     np, tf, keras, L = numpy, tensorflow, keras_, keras_layers
     minibatch_stddev = layers.minibatch_stddev
 
@@ -59,7 +59,7 @@ def with_code(g, d, z_dim):
     """The recipe change `code` (dcgan's and gan_mlp's default info recipe): G reads z's last
     10 entries as a one-hot code, and D's last dense layer gives 10 more logits, the code's (as
     the scripts' code head beside their real/fake logit). For bench/time_to_quality.py."""
-    from layers import CODE_SIZE, categorical_code
+    from gan.layers import CODE_SIZE, categorical_code
     g = keras.Sequential([keras.Input((z_dim,)), L.Lambda(categorical_code)] + g.layers)
     d = keras.Sequential([keras.Input((28, 28, 1))] + d.layers[:-1] + [L.Dense(1 + CODE_SIZE)])
     return g, d

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 from benchmark import names_from  # noqa: E402  (no TensorFlow at import)
-from flags import OneLineParser, bounded_int, exit_with_error, positive_float_upto  # noqa: E402
+from gan.flags import OneLineParser, bounded_int, exit_with_error, positive_float_upto  # noqa: E402
 
 PROG = "picture_quality.py"
 VARIANTS = {  # name -> dcgan.py flags
@@ -77,7 +77,7 @@ def write_digit_pictures(folder, count, data_dir):
     """The first `count` MNIST training digits as 64x64 RGB PNGs (white on black)."""
     import numpy as np
     from PIL import Image
-    import data
+    from gan import data
     digits = data.load_training_data("mnist", data_dir, log=lambda m: None).images[:count, :, :, 0]
     os.makedirs(folder)
     for i, digit in enumerate(digits):
@@ -168,8 +168,8 @@ def main(argv=None):
 
 
 def compare(args):
-    import tf_quiet  # noqa: F401  (before TensorFlow)
-    from errors import UserError
+    from gan import tf_quiet  # noqa: F401  (before TensorFlow)
+    from gan.errors import UserError
     with tempfile.TemporaryDirectory() as scratch:
         work = args.keep or scratch
         os.makedirs(work, exist_ok=True)

@@ -20,7 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from flags import OneLineParser, bounded_int, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
+from gan.flags import OneLineParser, bounded_int, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
 
 PROG = "pictures.py"
 
@@ -71,14 +71,14 @@ def synthetic_folder(folder, count, size=250):
 def picture_config(spec, folder, image_size, batch_size):
     """dcgan.py's frozen config for a new run on the folder (as tests/conftest.make_config),
     without the data: checked before any picture is decoded."""
-    import config
+    from gan import config
     argv = ["--dataset", "folder", "--data-dir", folder, "--image-size", str(image_size),
             "--batch-size", str(batch_size), "--precision", "fp32", "--base-channels", "64"]
     return config.new_run(spec, argv)
 
 
 def training_speed(spec, cfg, dataset, steps, warmup, separate_runs=False):
-    import graph
+    from gan import graph
     from benchmark import in_separate_runs
     train_step = in_separate_runs if separate_runs else graph.train_step
     model = graph.build(spec, cfg, dataset.images.shape)
@@ -93,14 +93,14 @@ def training_speed(spec, cfg, dataset, steps, warmup, separate_runs=False):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    import tf_quiet  # noqa: F401  (before TensorFlow)
+    from gan import tf_quiet  # noqa: F401  (before TensorFlow)
     import numpy as np
     import tensorflow as tf
 
-    import config
-    import data
+    from gan import config
+    from gan import data
     import dcgan
-    from errors import UserError
+    from gan.errors import UserError
 
     tf.compat.v1.disable_eager_execution()  # TF1 graph mode, as the scripts run
     try:

@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from benchmark import names_from, run_config  # noqa: E402  (no TensorFlow at import)
-from flags import (OneLineParser, bounded_int, exit_with_error,  # noqa: E402
+from gan.flags import (OneLineParser, bounded_int, exit_with_error,  # noqa: E402
                    positive_float_upto)
 
 MODELS = ("gan_mlp", "dcgan", "lsgan")
@@ -90,9 +90,9 @@ def score_marks(args):
 def clocked(step, sample, args):
     """Train with step(i) until --seconds of training time, scoring sample() at 0 s, every
     --eval-every seconds and at the end with the clock stopped: [(seconds, steps, score, FD)]."""
-    import data
-    import metrics
-    import outputs
+    from gan import data
+    from gan import metrics
+    from gan import outputs
     classifier = metrics.Classifier()
     reference, _ = classifier(data.load_mnist(DATA_DIR, "test", log=lambda m: None)[0])
     points, trained, steps = [], 0.0, 0
@@ -113,9 +113,9 @@ def clocked(step, sample, args):
 def default_run(name, args):
     """(spec, frozen config, MNIST, the scored z) of `python MODEL.py --seed S`."""
     import importlib
-    import data
-    import sampling
-    from training import EVAL_IMAGES
+    from gan import data
+    from gan import sampling
+    from gan.training import EVAL_IMAGES
     spec = importlib.import_module(name).SPEC
     dataset = data.load_training_data("mnist", DATA_DIR)
     argv = ["--seed", str(args.seed), "--data-dir", DATA_DIR]
@@ -127,7 +127,7 @@ def default_run(name, args):
 def train_ours(name, args):
     import tensorflow as tf
     tf.compat.v1.disable_eager_execution()  # TF1 graph mode, as the scripts run
-    import graph
+    from gan import graph
     spec, cfg, dataset, z = default_run(name, args)
     model = graph.build(spec, cfg, dataset.images.shape)
     with graph.start_session(model, cfg, dataset) as sess:
@@ -143,8 +143,8 @@ def keras_step(g, d, g_opt, d_opt, cfg, g_average):
     """Our iteration in Keras: D's update, then G's through the updated D on the same generated
     images (graph.py's d_then_g), then --ema's average (its BN statistics from its own pass)."""
     import tensorflow as tf
-    import losses
-    from graph import split_code_head
+    from gan import losses
+    from gan.graph import split_code_head
     from tensorflow.keras.layers import BatchNormalization
 
     @tf.function
@@ -207,8 +207,8 @@ def train_tutorial(args):
     """The tutorial's generator, discriminator, losses, optimizers, data and train step."""
     import numpy as np
     import tensorflow as tf
-    import data
-    from training import EVAL_IMAGES
+    from gan import data
+    from gan.training import EVAL_IMAGES
     keras, L = tf.keras, tf.keras.layers
     keras.utils.set_random_seed(args.seed)
     batch, noise_dim = 256, 100
@@ -252,7 +252,7 @@ def train_tutorial(args):
 
 
 def child(args):
-    import tf_quiet  # noqa: F401  (before TensorFlow: its start-up lines off the console)
+    from gan import tf_quiet  # noqa: F401  (before TensorFlow: its start-up lines off the console)
     kind, _, name = args.child.partition(" ")
     result = train_tutorial(args) if kind == "tf" else (
         train_ours if kind == "ours" else train_keras)(name, args)
@@ -282,7 +282,7 @@ def seconds_to(result, target):
 
 
 def print_table(results, args, argv):
-    import tf_quiet  # noqa: F401  (before benchmark.machine() imports TensorFlow)
+    from gan import tf_quiet  # noqa: F401  (before benchmark.machine() imports TensorFlow)
     import benchmark
     marks = score_marks(args)
     print(f"\nmachine: {benchmark.machine()}\ncommand: python bench/{PROG} "
@@ -303,7 +303,7 @@ def plot(results, path, target):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from machine import cpu_name
+    from gan.machine import cpu_name
     fig, ax = plt.subplots(figsize=(8, 5))
     colours = {name: f"C{i}" for i, name in enumerate(MODELS)}
     for r in results:

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-import data
+from gan import data
 
 
 def write_tiny_mnist(folder, n=128, seed=0):
@@ -45,6 +45,6 @@ FAST = ["--batch-size", "16", "--sample-every", "2", "--save-every", "2", "--log
 
 def make_config(spec, flags, num_examples=32):
     """A frozen config for spec from flags, as main() makes it for a new run of num_examples."""
-    import config
+    from gan import config
     cfg, explicit = config.new_run(spec, flags)
     return config.fit_to_data(cfg, explicit, num_examples)

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-import data
+from gan import data
 
 
 def test_idx_round_trip():

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 
 import dcgan
-import training
-import data
-import outputs
-from layers import minibatch_stddev
+from gan import training
+from gan import data
+from gan import outputs
+from gan.layers import minibatch_stddev
 from conftest import FAST
 
 

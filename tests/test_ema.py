@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import data
+from gan import data
 import dcgan
 import evaluate
-import graph
+from gan import graph
 import lsgan
-import training
+from gan import training
 from conftest import FAST, make_config
 
 v1 = tf.compat.v1

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-import data
+from gan import data
 import evaluate
-import metrics
-import outputs
+from gan import metrics
+from gan import outputs
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +82,9 @@ def test_eval_every_scores_into_the_loss_log(tmp_path, run_dirs, tiny_mnist):
     """The CSV's score at step 2 is evaluate's score of that step's samples, recomputed here
     from the step-2 checkpoint with the same z."""
     import dcgan
-    import graph
-    import sampling
-    import training
+    from gan import graph
+    from gan import sampling
+    from gan import training
     from conftest import FAST, make_config
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2", "--eval-every", "2"]) == 0
     rows = outputs.read_loss_log(str(tmp_path / "samples" / "losses.csv"))
@@ -104,7 +104,7 @@ def test_eval_every_scores_into_the_loss_log(tmp_path, run_dirs, tiny_mnist):
 
 def test_cli_scores_a_checkpoint(tmp_path, run_dirs, tiny_mnist, capsys):
     import cgan
-    import training
+    from gan import training
     from conftest import FAST
     assert training.main(cgan.SPEC, run_dirs + FAST + ["--steps", "1"]) == 0
     capsys.readouterr()

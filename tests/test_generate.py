@@ -5,7 +5,7 @@ import pytest
 
 import cgan
 import dcgan
-import training
+from gan import training
 from conftest import FAST
 
 

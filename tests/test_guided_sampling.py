@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import cgan
-import data
+from gan import data
 import dcgan
 import gan_mlp
-import graph
-import guided_sampling
+from gan import graph
+from gan import guided_sampling
 import lsgan
-import sampling
-import training
+from gan import sampling
+from gan import training
 from conftest import FAST, make_config
 
 

@@ -347,8 +347,8 @@ def test_data_dir_that_is_a_file_is_one_line(tmp_path):
 
 
 def test_damaged_classifier_is_one_line(tmp_path):
-    import metrics
-    from errors import UsageError
+    from gan import metrics
+    from gan.errors import UsageError
     shutil.copytree(metrics.CLASSIFIER_DIR, tmp_path / "classifier")
     data_file = next((tmp_path / "classifier").glob("*.data-*"))
     data_file.write_bytes(data_file.read_bytes()[:1000])

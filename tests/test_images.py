@@ -2,7 +2,7 @@
 
 import numpy as np
 
-import outputs
+from gan import outputs
 
 
 def test_to_uint8_maps_tanh_range():

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-import losses
+from gan import losses
 
 
 def evaluate(fn, real, fake):

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import dcgan
-import training
-import data
+from gan import training
+from gan import data
 from conftest import FAST
 
 

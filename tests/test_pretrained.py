@@ -7,8 +7,8 @@ import pytest
 
 import cgan
 import dcgan
-import metrics
-import training
+from gan import metrics
+from gan import training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

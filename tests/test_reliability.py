@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 import cgan
-import checkpoints
+from gan import checkpoints
 import dcgan
-import training
-import outputs
+from gan import training
+from gan import outputs
 from conftest import FAST
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import checkpoints
+from gan import checkpoints
 import dcgan
 import gan_mlp
-import outputs
-import training
+from gan import outputs
+from gan import training
 from conftest import FAST, write_tiny_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,7 +79,7 @@ def test_console_shows_no_tensorflow_start_up_lines(tmp_path, script):
 def test_precision_auto_is_the_default_resolved_printed_saved_and_kept(tmp_path, run_dirs,
                                                                        capsys):
     import json
-    import config
+    from gan import config
     expected, _ = config.automatic_precision("/cpu:0")
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1", "--device",
                                                         "/cpu:0"]) == 0

@@ -10,8 +10,8 @@ import pytest
 import cgan
 import gan_mlp
 import lsgan
-import training
-import outputs
+from gan import training
+from gan import outputs
 from conftest import FAST
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 import dcgan
-import graph
-import training
+from gan import graph
+from gan import training
 from conftest import FAST, make_config
 
 

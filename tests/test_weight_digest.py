@@ -17,19 +17,19 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import tf_quiet  # noqa: F401
+from gan import tf_quiet  # noqa: F401
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import cgan
-import config
-import data
+from gan import config
+from gan import data
 import dcgan
 import gan_mlp
-import graph
+from gan import graph
 import lsgan
-from machine import cpu_name
+from gan.machine import cpu_name
 
 v1 = tf.compat.v1
 DIGESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weight_digests.json")

@@ -19,8 +19,8 @@ import re
 
 import numpy as np
 
-from errors import UsageError
-from files import atomic_write_bytes, why_write_failed
+from gan.errors import UsageError
+from gan.files import atomic_write_bytes, why_write_failed
 
 RUN_MARKER = "run.json"
 LOSS_CSV = "losses.csv"

@@ -23,10 +23,10 @@ import time
 
 import numpy as np
 
-import graph
-import outputs
-from flags import NUM_CLASSES
-from errors import UsageError
+from gan import graph
+from gan import outputs
+from gan.flags import NUM_CLASSES
+from gan.errors import UsageError
 
 BURN_IN = 10_000  # samples that set d_max and gamma
 SHAPE_BATCH = 64  # real and refined images per shaping step

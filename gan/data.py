@@ -25,8 +25,8 @@ import urllib.request
 import numpy as np
 from tqdm import tqdm
 
-from errors import DataError
-from files import atomic_write_bytes
+from gan.errors import DataError
+from gan.files import atomic_write_bytes
 
 MNIST_FILES = {  # name -> SHA-256 of the published .gz file
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",

@@ -17,19 +17,19 @@ import sys
 import time
 from typing import Callable, Optional, Tuple
 
-import tf_quiet  # noqa: F401  (before TensorFlow)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-import checkpoints
-import config
-import data
-import graph
-import outputs
-import sampling
-from errors import TrainingDiverged, UsageError, UserError
-from flags import NUM_CLASSES
+from gan import checkpoints
+from gan import config
+from gan import data
+from gan import graph
+from gan import outputs
+from gan import sampling
+from gan.errors import TrainingDiverged, UsageError, UserError
+from gan.flags import NUM_CLASSES
 
 v1 = tf.compat.v1
 EVAL_IMAGES = 2000  # samples scored at each --eval-every step
@@ -250,7 +250,7 @@ def write_grid(sess, model, spec, cfg, z, step, writer, log):
 
 def make_scorer(cfg):
     """evaluate.py's figures for EVAL_IMAGES fresh samples at a step; its classifier loads once."""
-    import metrics
+    from gan import metrics
     classifier = metrics.Classifier()
     reference, _ = classifier(data.load_mnist(cfg.data_dir, "test", log=lambda m: None)[0])
 

@@ -19,13 +19,13 @@ import contextlib
 import dataclasses
 from typing import Optional
 
-import tf_quiet  # noqa: F401  (before TensorFlow)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-import losses
-from flags import NUM_CLASSES
-from layers import CODE_SIZE, LABEL_INPUTS, LAYER_OUTPUTS
+from gan import losses
+from gan.flags import NUM_CLASSES
+from gan.layers import CODE_SIZE, LABEL_INPUTS, LAYER_OUTPUTS
 
 v1 = tf.compat.v1
 EMA_SCOPE = "generator_ema"

@@ -18,16 +18,16 @@ import os
 import sys
 import uuid
 
-import tf_quiet  # noqa: F401  (before TensorFlow)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
-import losses
-from checkpoints import read_config
-from data import resolve_kind
-from errors import UsageError
-from flags import (OneLineParser, bounded_int, digit_list, interval, positive_float, positive_int,
+from gan import losses
+from gan.checkpoints import read_config
+from gan.data import resolve_kind
+from gan.errors import UsageError
+from gan.flags import (OneLineParser, bounded_int, digit_list, interval, positive_float, positive_int,
                    recipe_type, unit_interval)
-from machine import cpu_flags
+from gan.machine import cpu_flags
 
 DATA_DIR_DEFAULT = "MNIST_data"
 MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigabytes of PNG

@@ -12,14 +12,14 @@ import uuid
 import numpy as np
 import tensorflow as tf
 
-import checkpoints
-import config
-import data
-import graph
-import guided_sampling
-import outputs
-from errors import UsageError
-from flags import NUM_CLASSES
+from gan import checkpoints
+from gan import config
+from gan import data
+from gan import graph
+from gan import guided_sampling
+from gan import outputs
+from gan.errors import UsageError
+from gan.flags import NUM_CLASSES
 
 v1 = tf.compat.v1
 

@@ -8,15 +8,15 @@ the same one.
 
 import os
 
-import tf_quiet  # noqa: F401  (before TensorFlow)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-from errors import UsageError
-from layers import conv2d, dense
+from gan.errors import UsageError
+from gan.layers import conv2d, dense
 
 v1 = tf.compat.v1
-CLASSIFIER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "classifier")
+CLASSIFIER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "classifier")
 PRESENT_SHARE = 0.02  # a digit counts as present at 2% of the images (uniform is 10%)
 UNSURE_CONFIDENCE = 0.9  # below this the classifier is unsure; 1.7% of real test digits are
 

@@ -16,11 +16,11 @@ import json
 import os
 import re
 
-import tf_quiet  # noqa: F401  (before TensorFlow)
+from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
-from errors import CheckpointError
-from files import atomic_write_bytes, why_write_failed
+from gan.errors import CheckpointError
+from gan.files import atomic_write_bytes, why_write_failed
 
 v1 = tf.compat.v1
 
