@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 from gan import config
-from gan import data
 from gan import metrics
 from gan import sampling
 from gan.errors import UsageError, UserError
+import utils
 
 v1 = tf.compat.v1
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")  # the only modules a config.json may name
@@ -43,8 +43,8 @@ MIN_IMAGES = 2  # the Frechet distance needs a covariance
 def train_classifier(data_dir, folder=metrics.CLASSIFIER_DIR, epochs=5, batch_size=100, seed=0):
     """Adam on the 60k training digits with a fixed seed and order, the rate cut tenfold for
     the last two epochs; prints test accuracy."""
-    images, labels = data.load_mnist(data_dir, "train")
-    test_images, test_labels = data.load_mnist(data_dir, "test")
+    images, labels = utils.load_mnist(data_dir, "train")
+    test_images, test_labels = utils.load_mnist(data_dir, "test")
     graph = tf.Graph()
     with graph.as_default():
         v1.set_random_seed(seed)
@@ -232,7 +232,7 @@ def main(argv=None):
                 cfg.checkpoint_dir, cfg.num_images, cfg.seed, cfg.last_weights, guided=guided)
             print(f"{name}: {milliseconds:.2f} ms per generated image")
             scored[name] = (images, labels)
-        test_images, test_labels = data.load_mnist(cfg.data_dir, "test")
+        test_images, test_labels = utils.load_mnist(cfg.data_dir, "test")
         classifier = metrics.Classifier()
         reference_features, _ = classifier(test_images)
         results = {"real MNIST test": metrics.score(test_images, classifier, reference_features,

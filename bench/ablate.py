@@ -21,6 +21,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from gan.flags import OneLineParser, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
+import utils
 
 MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 EVAL_SAMPLES = 5000
@@ -131,13 +132,13 @@ def train_and_score(spec, cfg, explicit, args, grid_path):
             samples["last weights "] = sampling.sample_from_checkpoint(spec, last, labels,
                                                                        log=lambda m: None)
     classifier = metrics.Classifier()
-    reference, _ = classifier(data.load_mnist(cfg.data_dir, "test", log=print)[0])
+    reference, _ = classifier(utils.load_mnist(cfg.data_dir, "test", log=print)[0])
     for kind, images in samples.items():
         r = metrics.score(images, classifier, reference, labels)
         print("RESULT", kind + " ".join(args), "score", round(r["mnist_score"], 3), "frechet",
               round(r["frechet"], 1), "digits", r["digits_present"], "largest",
               round(r["largest_share"], 3), flush=True)
-    outputs.save_png(grid_path, outputs.image_grid(samples[""][:64]))
+    outputs.save_png(grid_path, utils.montage(samples[""][:64]))
 
 
 def main(argv=None):

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from benchmark import names_from, run_config  # noqa: E402  (no TensorFlow at import)
 from gan.flags import (OneLineParser, bounded_int, exit_with_error,  # noqa: E402
-                   positive_float_upto)
+                       positive_float_upto)
 
 MODELS = ("gan_mlp", "dcgan", "lsgan")
 TUTORIAL = "tf tutorial"
@@ -90,11 +90,11 @@ def score_marks(args):
 def clocked(step, sample, args):
     """Train with step(i) until --seconds of training time, scoring sample() at 0 s, every
     --eval-every seconds and at the end with the clock stopped: [(seconds, steps, score, FD)]."""
-    from gan import data
+    import utils
     from gan import metrics
     from gan import outputs
     classifier = metrics.Classifier()
-    reference, _ = classifier(data.load_mnist(DATA_DIR, "test", log=lambda m: None)[0])
+    reference, _ = classifier(utils.load_mnist(DATA_DIR, "test", log=lambda m: None)[0])
     points, trained, steps = [], 0.0, 0
     for mark in score_marks(args):
         while trained < mark:
@@ -207,7 +207,7 @@ def train_tutorial(args):
     """The tutorial's generator, discriminator, losses, optimizers, data and train step."""
     import numpy as np
     import tensorflow as tf
-    from gan import data
+    import utils
     from gan.training import EVAL_IMAGES
     keras, L = tf.keras, tf.keras.layers
     keras.utils.set_random_seed(args.seed)
@@ -242,7 +242,7 @@ def train_tutorial(args):
         d_opt.apply_gradients(zip(d_tape.gradient(d_loss, discriminator.trainable_variables),
                                   discriminator.trainable_variables))
 
-    images = (data.load_mnist(DATA_DIR, "train")[0].astype("float32") - 127.5) / 127.5
+    images = (utils.load_mnist(DATA_DIR, "train")[0].astype("float32") - 127.5) / 127.5
     batches = iter(tf.data.Dataset.from_tensor_slices(images).shuffle(60000).batch(batch)
                    .repeat())  # the tutorial's epochs, each ending on a batch of 96
     z = np.random.default_rng(args.seed).standard_normal((EVAL_IMAGES, noise_dim), np.float32)

@@ -21,6 +21,7 @@ import numpy as np
 
 from gan.errors import UsageError
 from gan.files import atomic_write_bytes, why_write_failed
+from utils import save_gif
 
 RUN_MARKER = "run.json"
 LOSS_CSV = "losses.csv"
@@ -127,21 +128,6 @@ def to_uint8(images):
     return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def image_grid(images, rows=None, border=1, border_value=128):
-    """Montage of uint8 images [N, H, W, C] with `border`-pixel gray borders, as the articles draw."""
-    images = np.asarray(images, np.uint8)
-    n, h, w, c = images.shape
-    rows = rows or int(np.ceil(np.sqrt(n)))
-    cols = int(np.ceil(n / rows))
-    grid = np.full((border + rows * (h + border), border + cols * (w + border), c), border_value,
-                   np.uint8)
-    for i, image in enumerate(images):
-        r, col = divmod(i, cols)
-        top, left = border + r * (h + border), border + col * (w + border)
-        grid[top:top + h, left:left + w] = image
-    return grid[..., 0] if c == 1 else grid
-
-
 def png_bytes(image):
     import imageio.v2 as imageio
     buffer = io.BytesIO()
@@ -151,17 +137,6 @@ def png_bytes(image):
 
 def save_png(path, image):
     atomic_write_bytes(path, png_bytes(image))
-
-
-def save_gif(path, frames, fps=5):
-    """One looping GIF of the given frames: uint8 arrays, or paths of PNG files."""
-    import imageio.v2 as imageio
-    frames = [imageio.imread(f) if isinstance(f, str) else f for f in frames]
-    if not frames:
-        return
-    buffer = io.BytesIO()
-    imageio.mimsave(buffer, frames, format="gif", duration=1.0 / fps, loop=0)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def grid_steps(sample_dir):

@@ -20,6 +20,7 @@ from gan import guided_sampling
 from gan import outputs
 from gan.errors import UsageError
 from gan.flags import NUM_CLASSES
+import utils
 
 v1 = tf.compat.v1
 
@@ -56,7 +57,7 @@ def grid_z(cfg, n, log=print):
 def grid_png(sess, sampler, spec, z):
     """The grid image (uint8) for z; cgan's has one row per digit."""
     images = outputs.to_uint8(graph.images_of(sess, sampler, z, grid_labels(spec, len(z))))
-    return outputs.image_grid(images, rows=NUM_CLASSES if spec.conditional else None)
+    return utils.montage(images, rows=NUM_CLASSES if spec.conditional else None)
 
 
 def restored_sampler(spec, cfg, log=print):
@@ -176,7 +177,7 @@ def generate(spec, cfg, parser=None, log=print):
         z = draw_z(cfg.seed, cfg.num_images, cfg.z_dim)
         images, labels, _ = draw_images(sess, model, cfg, z, labels, log)
         png = os.path.join(cfg.sample_dir, "generated.png")
-        outputs.save_png(png, outputs.image_grid(images, rows=rows))
+        outputs.save_png(png, utils.montage(images, rows=rows))
         np.save(os.path.join(cfg.sample_dir, "generated.npy"), images)
         if labels is not None:
             np.save(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
@@ -187,14 +188,14 @@ def generate(spec, cfg, parser=None, log=print):
                                  cfg.walk_frames, labels)
             np.save(os.path.join(cfg.sample_dir, "walk.npy"), frames)
             gif = os.path.join(cfg.sample_dir, "walk.gif")
-            grids = [outputs.image_grid(f, rows=rows) for f in frames]
-            outputs.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
+            grids = [utils.montage(f, rows=rows) for f in frames]
+            utils.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
             log(f"wrote {gif} ({cfg.walk_frames} frames, and back) and walk.npy")
         if cfg.walk_digits:
             frames = digit_walk_frames(sess, model.sampler, z, cfg.walk_frames)
             np.save(os.path.join(cfg.sample_dir, "walk_digits.npy"), frames)
             gif = os.path.join(cfg.sample_dir, "walk_digits.gif")
-            outputs.save_gif(gif, [outputs.image_grid(f) for f in frames], fps=12)
+            utils.save_gif(gif, [utils.montage(f) for f in frames], fps=12)
             log(f"wrote {gif} ({len(frames)} frames) and walk_digits.npy")
         if cfg.export_generator:
             export_generator(spec, cfg, sess, model, step, cfg.export_generator, parser, log)

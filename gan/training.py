@@ -30,6 +30,7 @@ from gan import outputs
 from gan import sampling
 from gan.errors import TrainingDiverged, UsageError, UserError
 from gan.flags import NUM_CLASSES
+import utils
 
 v1 = tf.compat.v1
 EVAL_IMAGES = 2000  # samples scored at each --eval-every step
@@ -252,7 +253,7 @@ def make_scorer(cfg):
     """evaluate.py's figures for EVAL_IMAGES fresh samples at a step; its classifier loads once."""
     from gan import metrics
     classifier = metrics.Classifier()
-    reference, _ = classifier(data.load_mnist(cfg.data_dir, "test", log=lambda m: None)[0])
+    reference, _ = classifier(utils.load_mnist(cfg.data_dir, "test", log=lambda m: None)[0])
 
     def score_samples(sess, sampler, spec, step):
         z = sampling.draw_z([cfg.seed, step], EVAL_IMAGES, cfg.z_dim)

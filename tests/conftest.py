@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from gan import data
+import utils
 
 
 def write_tiny_mnist(folder, n=128, seed=0):
@@ -21,7 +21,7 @@ def write_tiny_mnist(folder, n=128, seed=0):
     for prefix in ("train", "t10k"):
         for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
             with open(os.path.join(folder, f"{prefix}-{kind}-ubyte.gz"), "wb") as f:
-                f.write(gzip.compress(data.encode_idx(array)))
+                f.write(gzip.compress(utils.encode_idx(array)))
     return images, labels
 
 

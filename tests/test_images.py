@@ -3,6 +3,7 @@
 import numpy as np
 
 from gan import outputs
+import utils
 
 
 def test_to_uint8_maps_tanh_range():
@@ -12,7 +13,7 @@ def test_to_uint8_maps_tanh_range():
 
 def test_grid_has_one_pixel_borders():
     images = np.full((6, 4, 5, 1), 255, np.uint8)
-    grid = outputs.image_grid(images, rows=2)
+    grid = utils.montage(images, rows=2)
     assert grid.shape == (1 + 2 * 5, 1 + 3 * 6)
     assert (grid[0] == 128).all() and (grid[:, 0] == 128).all()
     assert (grid[1:5, 1:6] == 255).all()

@@ -30,6 +30,7 @@ import gan_mlp
 from gan import graph
 import lsgan
 from gan.machine import cpu_name
+import utils
 
 v1 = tf.compat.v1
 DIGESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weight_digests.json")
@@ -44,7 +45,7 @@ def weight_digest(spec, folder, steps=20):
     """SHA-256 over every saved variable after `steps` steps at batch 16, seed 3, tiny MNIST."""
     from conftest import write_tiny_mnist
     write_tiny_mnist(folder)
-    images, labels = data.load_mnist(folder, "train", log=lambda m: None)
+    images, labels = utils.load_mnist(folder, "train", log=lambda m: None)
     dataset = data.Dataset(images, labels.astype(np.int32), "tiny")
     cfg, explicit = config.new_run(spec, ["--batch-size", "16", "--seed", "3", "--device",
                                           "/cpu:0", "--precision", "fp32"])
