@@ -11,9 +11,10 @@ default `stable` recipe gives D a minibatch-standard-deviation feature before it
 so that it sees when a batch is too alike (Frechet distance 34 -> 16, the scarcest digit
 5.6% -> 7.8%; MNIST score 8.81 -> 8.98).
 
-Losses, on D's raw scores s (no sigmoid):
+Losses, on D's raw scores s (no sigmoid): `least_squares_loss` below, the article's subject,
     LSGAN: d = 0.5 mean((s_real - 1)^2) + 0.5 mean(s_fake^2),  g = 0.5 mean((s_fake - 1)^2)
-    GAN:   sigmoid cross-entropy on logits (d: real->1, fake->0; g: fake->1)
+and, with --loss gan, gan/losses.py's sigmoid cross-entropy on logits (d: real->1, fake->0;
+g: fake->1), the loss the other scripts train with.
 
 Bug of the article fixed here: its tf.layers.batch_normalization calls never set
 training=True, so G's batch norm ran in inference mode with moving averages that never moved
@@ -24,12 +25,29 @@ from gan import tf_quiet  # noqa: F401  (before TensorFlow: keeps its start-up l
 import tensorflow as tf
 
 from gan import training
+from gan.losses import GAN, Loss
 from gan.layers import (batch_norm, categorical_code, conv2d, conv2d_transpose, dense, lrelu,
                     minibatch_stddev, with_code_head)
 
 DEFAULTS = dict(epochs=3, batch_size=128, z_dim=96, learning_rate=1e-3, beta1=0.5,
                 loss="lsgan", ema=0.999, sample_every=250, save_every="epoch", recipe="stable")
 LEAK = 0.01  # CS231n's leaky ReLU slope
+
+
+def least_squares_loss(real_scores, fake_scores):
+    """LSGAN (Mao et al. 2017) with targets 1 for real and 0 for fake, on D's raw scores.
+
+    d = 0.5 mean((s_real - 1)^2) + 0.5 mean(s_fake^2),  g = 0.5 mean((s_fake - 1)^2).
+    """
+    d_loss = 0.5 * tf.reduce_mean(tf.square(real_scores - 1.0)) + 0.5 * tf.reduce_mean(
+        tf.square(fake_scores))
+    g_loss = 0.5 * tf.reduce_mean(tf.square(fake_scores - 1.0))
+    return d_loss, g_loss
+
+
+# --loss choices: the article's subject, and its plain DCGAN loss on the same graph. D's raw
+# score is what the least-squares loss pulls to 1 (real) and 0 (generated).
+LOSSES = {"lsgan": Loss(least_squares_loss, tf.identity), "gan": GAN}
 RECIPE_CHANGES = {
     "mbstd": "D sees the batch's spread (minibatch standard deviation) before its dense layers",
     "code": "a 10-way categorical code (z's last 10 entries, given to G one-hot) and a head on D "
@@ -67,7 +85,7 @@ def discriminator(images, labels, cfg, training_):
 
 SPEC = training.GanSpec(name="lsgan", generator=generator, discriminator=discriminator,
                         defaults=DEFAULTS, recipes=RECIPES, recipe_changes=RECIPE_CHANGES,
-                        arch_flags=("recipe",))
+                        arch_flags=("recipe",), losses=LOSSES)
 
 if __name__ == "__main__":
     training.run(SPEC)

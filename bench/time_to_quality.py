@@ -139,11 +139,10 @@ def train_ours(name, args):
     return dict(batch=cfg.batch_size, averaged=bool(cfg.ema), points=points)
 
 
-def keras_step(g, d, g_opt, d_opt, cfg, g_average):
+def keras_step(g, d, g_opt, d_opt, spec, cfg, g_average):
     """Our iteration in Keras: D's update, then G's through the updated D on the same generated
     images (graph.py's d_then_g), then --ema's average (its BN statistics from its own pass)."""
     import tensorflow as tf
-    from gan import losses
     from gan.graph import split_code_head
     from tensorflow.keras.layers import BatchNormalization
 
@@ -155,12 +154,12 @@ def keras_step(g, d, g_opt, d_opt, cfg, g_average):
             with tf.GradientTape() as d_tape:
                 real_logits, fake_logits, info = split_code_head(
                     d(real, training=True), d(fake, training=True), z)
-                d_loss = losses.LOSSES[cfg.loss](real_logits, fake_logits)[0] + info
+                d_loss = spec.losses[cfg.loss].fn(real_logits, fake_logits)[0] + info
             d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables),
                                       d.trainable_variables))
             fake_logits = d(fake, training=True)
             _, fake_logits, info = split_code_head(fake_logits, fake_logits, z)
-            g_loss = losses.LOSSES[cfg.loss](fake_logits, fake_logits)[1] + info
+            g_loss = spec.losses[cfg.loss].fn(fake_logits, fake_logits)[1] + info
         iteration = tf.cast(g_opt.iterations, tf.float32)
         g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables),
                                   g.trainable_variables))
@@ -179,7 +178,7 @@ def train_keras(name, args):
     kb.import_tensorflow()
     tf, keras = kb.tf, kb.keras
     keras.utils.set_random_seed(args.seed)
-    _, cfg, dataset, z = default_run(name, args)
+    spec, cfg, dataset, z = default_run(name, args)
     def build(z_dim):
         g, d = getattr(kb, name + "_models")(z_dim)
         return kb.with_code(g, d, z_dim) if "code" in cfg.changes else (g, d)
@@ -192,7 +191,7 @@ def train_keras(name, args):
         g_average.set_weights(g.get_weights())
     adam = lambda beta1: keras.optimizers.Adam(cfg.learning_rate, beta_1=beta1, epsilon=1e-8)
     step = keras_step(g, d, adam(cfg.beta1), adam(cfg.beta1 if cfg.beta1_d is None
-                                                 else cfg.beta1_d), cfg, g_average)
+                                                 else cfg.beta1_d), spec, cfg, g_average)
     batches = iter(tf.data.Dataset.from_tensor_slices(dataset.images).shuffle(60000, args.seed)
                    .batch(cfg.batch_size, drop_remainder=True).repeat()
                    .map(lambda x: tf.cast(x, tf.float32) / 127.5 - 1.0, tf.data.AUTOTUNE)

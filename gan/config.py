@@ -21,7 +21,6 @@ import uuid
 from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
-from gan import losses
 from gan.checkpoints import read_config
 from gan.data import resolve_kind
 from gan.errors import UsageError
@@ -111,8 +110,9 @@ def build_parser(spec):
         gen.add_argument("--digit", type=digit_list, default=None,
                          help="with --generate: only these digits, e.g. 7 or 1,3,5")
     model = parser.add_argument_group("model")
-    model.add_argument("--loss", choices=sorted(losses.LOSSES), default="gan",
-                       help="gan: sigmoid cross-entropy; lsgan: least squares")
+    model.add_argument("--loss", choices=sorted(spec.losses), default="gan",
+                       help="gan: sigmoid cross-entropy; lsgan: least squares (lsgan.py)"
+                       if len(spec.losses) > 1 else argparse.SUPPRESS)  # one choice: no flag to show
     model.add_argument("--z-dim", type=bounded_int(1, MAX_WIDTH), default=100, help="noise size")
     model.add_argument("--learning-rate", type=positive_float, default=2e-4,
                        help="Adam learning rate of G and D")

@@ -23,7 +23,6 @@ from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-from gan import losses
 from gan.flags import NUM_CLASSES
 from gan.layers import CODE_SIZE, LABEL_INPUTS, LAYER_OUTPUTS
 
@@ -183,12 +182,12 @@ def build_critic(spec, cfg, sampler):
         fake_images = v1.placeholder(tf.float32, real_images.shape, name="critic_fake_images")
         fed_fake_scores = tf.reshape(spec.discriminator(fake_images, sampler.digits, cfg,
                                                         False)[:, :1], [-1])
-    g_loss = losses.LOSSES[cfg.loss](fake_scores, fake_scores)[1]
+    g_loss = spec.losses[cfg.loss].fn(fake_scores, fake_scores)[1]
     per_image_sum = g_loss * tf.cast(tf.shape(fake_scores)[0], tf.float32)
     gradients = tuple(tf.gradients(per_image_sum, list(sampler.layers))) if sampler.layers else ()
     # Shaping: D's own loss, real against the fed fakes, and a slot-free descent step.
     shape_rate = v1.placeholder(tf.float32, [], name="shape_rate")
-    shape_loss = losses.LOSSES[cfg.loss](real_scores, fed_fake_scores)[0]
+    shape_loss = spec.losses[cfg.loss].fn(real_scores, fed_fake_scores)[0]
     weights = v1.trainable_variables("discriminator/")
     shape_step = tf.group([w.assign_sub(shape_rate * g) for w, g in
                            zip(weights, tf.gradients(shape_loss, weights)) if g is not None],
@@ -281,7 +280,7 @@ def build_training(spec, cfg, data_shape):
                 real_logits = spec.discriminator(real_i, labels_i, cfg, True)
                 fake_logits = spec.discriminator(fake, labels_i, cfg, True)
             real_logits, fake_logits, info = split_code_head(real_logits, fake_logits, z_i)
-            d_loss_i, g_loss_i = losses.LOSSES[cfg.loss](real_logits, fake_logits)
+            d_loss_i, g_loss_i = spec.losses[cfg.loss].fn(real_logits, fake_logits)
             d_loss_i, g_loss_i = d_loss_i + info, g_loss_i + info
             d_losses.append(d_loss_i)
             g_losses.append(g_loss_i)
@@ -292,7 +291,7 @@ def build_training(spec, cfg, data_shape):
             g_grads.append(tf.gradients(g_loss_i, v1.trainable_variables("generator")))
     d_loss = tf.identity(tf.add_n(d_losses) / len(devices), name="d_loss")
     g_loss = tf.identity(tf.add_n(g_losses) / len(devices), name="g_loss")
-    d_output = losses.D_OUTPUT[cfg.loss]
+    d_output = spec.losses[cfg.loss].d_output
     d_real = tf.reduce_mean(d_output(tf.concat(real_out, 0)), name="d_real")
     d_fake = tf.reduce_mean(d_output(tf.concat(fake_out, 0)), name="d_fake")
 
@@ -335,7 +334,7 @@ def build_training(spec, cfg, data_shape):
                 with v1.variable_scope("discriminator", reuse=True):
                     fake_logits = spec.discriminator(fake, labels_i, cfg, True)
                 _, fake_logits, info = split_code_head(fake_logits, fake_logits, z_i)
-                g_loss_i = losses.LOSSES[cfg.loss](fake_logits, fake_logits)[1] + info
+                g_loss_i = spec.losses[cfg.loss].fn(fake_logits, fake_logits)[1] + info
                 g_losses_after_d.append(g_loss_i)
                 g_grads_after_d.append(
                     tf.gradients(g_loss_i, v1.trainable_variables("generator")))

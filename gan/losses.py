@@ -1,6 +1,16 @@
-"""GAN losses on the discriminator's raw scores (logits), shared by the scripts."""
+"""The standard GAN loss, on the discriminator's raw scores (logits).
+
+A loss here is a `Loss`: the function that turns D's scores on real and generated images into
+(D's loss, G's loss), and how D's raw output reads as "how real" for the D(x) and D(G(z))
+curves. A script declares the losses it offers in its `GanSpec.losses` (default: this one);
+lsgan.py defines the least-squares loss next to its graph.
+"""
+
+import collections
 
 import tensorflow as tf
+
+Loss = collections.namedtuple("Loss", ["fn", "d_output"])
 
 
 def gan_loss(real_logits, fake_logits):
@@ -15,20 +25,4 @@ def gan_loss(real_logits, fake_logits):
     return d_loss, g_loss
 
 
-def least_squares_loss(real_scores, fake_scores):
-    """LSGAN (Mao et al. 2017) with targets 1 for real and 0 for fake, on raw scores.
-
-    d = 0.5 mean((s_real - 1)^2) + 0.5 mean(s_fake^2),  g = 0.5 mean((s_fake - 1)^2).
-    """
-    d_loss = 0.5 * tf.reduce_mean(tf.square(real_scores - 1.0)) + 0.5 * tf.reduce_mean(
-        tf.square(fake_scores))
-    g_loss = 0.5 * tf.reduce_mean(tf.square(fake_scores - 1.0))
-    return d_loss, g_loss
-
-
-LOSSES = {"gan": gan_loss, "lsgan": least_squares_loss}  # the --loss choices
-
-
-# D's output as its loss reads it, for the D(x) and D(G(z)) curves: a probability for the
-# cross-entropy loss, the raw score (target 1 for real, 0 for fake) for least squares.
-D_OUTPUT = {"gan": tf.sigmoid, "lsgan": tf.identity}
+GAN = Loss(gan_loss, tf.sigmoid)  # D's output read as a probability

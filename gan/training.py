@@ -26,6 +26,7 @@ from gan import checkpoints
 from gan import config
 from gan import data
 from gan import graph
+from gan import losses
 from gan import outputs
 from gan import sampling
 from gan.errors import TrainingDiverged, UsageError, UserError
@@ -60,6 +61,8 @@ class GanSpec:
     recipe_changes: Optional[dict] = None  # change name -> what it does
     # flag -> {"cpu": value, "gpu": value}: its default where neither typed nor saved
     device_defaults: dict = dataclasses.field(default_factory=dict)
+    # --loss name -> losses.Loss; the standard GAN loss unless the script brings its own
+    losses: dict = dataclasses.field(default_factory=lambda: {"gan": losses.GAN})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+import lsgan
 from gan import losses
 
 
@@ -13,7 +14,7 @@ def evaluate(fn, real, fake):
 def test_least_squares_loss_by_hand():
     # d = 0.5*mean((s_r-1)^2) + 0.5*mean(s_f^2) = 0.5*(1+0)/2 + 0.5*(4+0.25)/2 = 0.25 + 1.0625
     # g = 0.5*mean((s_f-1)^2) = 0.5*(1+2.25)/2 = 0.8125
-    d, g = evaluate(losses.least_squares_loss, [[0.0], [1.0]], [[2.0], [-0.5]])
+    d, g = evaluate(lsgan.least_squares_loss, [[0.0], [1.0]], [[2.0], [-0.5]])
     assert np.isclose(d, 1.3125) and np.isclose(g, 0.8125)
 
 
