@@ -69,11 +69,10 @@ RECIPES = {"article": (), "stable": ("mbstd", "glrelu"), "info": ("mbstd", "glre
 PICTURE_WIDTH = {"cpu": 32, "gpu": 64}
 
 
-def add_arguments(parser):
-    parser.add_argument("--base-channels", type=bounded_int(1, 4096), default=None,
-                        help="channels of D's first and G's last hidden layer (folder only); "
-                             "default: " + ", ".join(f"{width} on a {kind.upper()}"
-                                                     for kind, width in PICTURE_WIDTH.items()))
+def add_arguments(cli, group):
+    cli.add(group, "--base-channels", None, type=bounded_int(1, 4096),
+            shown=", ".join(f"{width} on a {kind.upper()}" for kind, width in PICTURE_WIDTH.items()),
+            help="channels of D's first and G's last hidden layer (folder only)")
 
 
 def generator(z, labels, cfg, training_):

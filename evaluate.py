@@ -33,10 +33,10 @@ from gan import config
 from gan import metrics
 from gan import sampling
 from gan.errors import UsageError, UserError
+from gan.flags import SCRIPTS, CommandLine, bounded_int
 import utils
 
 v1 = tf.compat.v1
-MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")  # the only modules a config.json may name
 MIN_IMAGES = 2  # the Frechet distance needs a covariance
 
 
@@ -78,7 +78,7 @@ def train_classifier(data_dir, folder=metrics.CLASSIFIER_DIR, epochs=5, batch_si
 
 def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=print, guided=()):
     """Generate n images with whatever script wrote checkpoint_dir (named in its config.json,
-    one of MODELS), on this machine's default device whatever the run trained on.
+    one of SCRIPTS), on this machine's default device whatever the run trained on.
 
     last_weights: draw with G's last weights even if the run kept a moving average (--ema).
     guided: --refine / --reject flags, passed on as --generate takes them.
@@ -88,14 +88,14 @@ def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=prin
     if raw is None:
         raise UsageError(f"no config.json in {checkpoint_dir}: not a training run folder")
     model = raw.get("model") if isinstance(raw, dict) else None
-    if model not in MODELS:
+    if model not in SCRIPTS:
         raise UsageError(f"{checkpoint_dir}/config.json names the model {json.dumps(model)}; "
-                         f"evaluate.py scores runs of {', '.join(MODELS)}")
+                         f"evaluate.py scores runs of {', '.join(SCRIPTS)}")
     spec = importlib.import_module(model).SPEC
-    flags, explicit, parser = config.parse(spec, ["--generate", "--checkpoint-dir", checkpoint_dir,
-                                                  "--seed", str(seed), "--num-images", str(n),
-                                                  *guided])
-    saved = config.read_saved(parser, checkpoint_dir)
+    flags, explicit, cli = config.parse(spec, ["--generate", "--checkpoint-dir", checkpoint_dir,
+                                               "--seed", str(seed), "--num-images", str(n),
+                                               *guided])
+    saved = config.read_saved(cli, checkpoint_dir)
     values = config.merge_saved(spec, flags, explicit, saved)
     if values["dataset"] == "folder":
         raise UsageError(f"{checkpoint_dir} was trained on pictures, not MNIST digits; "
@@ -189,23 +189,25 @@ def print_results(results):
 
 
 def main(argv=None):
-    parser = config.OneLineParser(prog="evaluate.py", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--checkpoint-dir", help="a training run's folder, e.g. checkpoints/dcgan")
-    parser.add_argument("--images", help="a .npy of images to score (layouts and ranges above)")
-    parser.add_argument("--num-images", type=config.bounded_int(MIN_IMAGES, config.MAX_IMAGES),
-                        default=10000, help="images generated from --checkpoint-dir")
-    parser.add_argument("--seed", type=config.bounded_int(0, config.MAX_SEED), default=0,
-                        help="seed of the generated z")
-    parser.add_argument("--data-dir", default=config.DATA_DIR_DEFAULT, help="MNIST IDX files")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    parser.add_argument("--last-weights", action="store_true",
-                        help="with --checkpoint-dir of an --ema run: score G's last weights "
-                             "instead of their moving average (what averaging adds)")
-    config.add_guided_sampling_arguments(parser)
-    parser.add_argument("--train-classifier", action="store_true",
-                        help=f"train the classifier again into {metrics.CLASSIFIER_DIR}")
-    cfg = parser.parse_args(argv)
+    cli = CommandLine("evaluate.py", __doc__.split("\n")[0])
+    what = cli.group("what to score")
+    cli.add(what, "--checkpoint-dir", help="a training run's folder, e.g. checkpoints/dcgan")
+    cli.add(what, "--images", help="a .npy of images to score: [N, 28, 28], [N, 28, 28, 1] or "
+                                   "[N, 784]; uint8 0-255, or floats in [0, 1] or [-1, 1]")
+    cli.add(what, "--num-images", 10000, type=bounded_int(MIN_IMAGES, config.MAX_IMAGES),
+            help="images generated from --checkpoint-dir")
+    cli.add(what, "--seed", 0, type=bounded_int(0, config.MAX_SEED),
+            help="seed of the generated z")
+    cli.add(what, "--data-dir", config.DATA_DIR_DEFAULT, help="MNIST's IDX files")
+    cli.add(what, "--json", help="also write the figures to this JSON file")
+    cli.add(what, "--last-weights", False, action="store_true",
+            help="with --checkpoint-dir of an --ema run: score G's last weights instead of "
+                 "their moving average (what averaging adds)")
+    advanced = cli.group("advanced", "sampling with the run's own discriminator, as --generate")
+    config.add_guided_sampling_arguments(cli, what, advanced)
+    cli.add(advanced, "--train-classifier", False, action="store_true",
+            help=f"train the classifier again into {metrics.CLASSIFIER_DIR}")
+    cfg = argparse.Namespace(**cli.parse(argv)[0])
     try:
         if cfg.train_classifier:
             accuracy = train_classifier(cfg.data_dir)

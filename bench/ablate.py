@@ -10,7 +10,7 @@ permutation for the whole run (no per-epoch reshuffle, no checkpoints or grids: 
 real run), then evaluate.py's figures for 5,000 samples (z from numpy seed 1) in eval mode.
 Prints a sample spread ("diversity": the mean over pixels of the std over 64 fixed z) every 250
 steps, and a RESULT line (two with --ema: averaged weights, then the last ones); writes a grid
-of 64 samples to --grid. The dcgan ablation table in README.md was measured with this script.
+of 64 samples to --grid. The dcgan ablation table in docs/RESULTS.md was measured with this script.
 """
 
 # Flags are parsed before TensorFlow is imported, so --help and usage errors answer at once.
@@ -20,10 +20,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from gan.flags import OneLineParser, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
+from gan.flags import SCRIPTS, OneLineParser, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
 import utils
 
-MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 EVAL_SAMPLES = 5000
 PRINT_EVERY = 250
 PROG = "ablate.py"
@@ -44,8 +43,8 @@ def front_parser():
         epilog="Any other flag is the script's own (python MODEL.py --help lists them), e.g.\n"
                "--recipe, --steps, --batch-size, --learning-rate, --ema, --data-dir, --device.",
         formatter_class=HelpFormatter)
-    parser.add_argument("model", metavar="MODEL", choices=MODELS,
-                        help=f"which script's graph to train: {', '.join(MODELS)}")
+    parser.add_argument("model", metavar="MODEL", choices=SCRIPTS,
+                        help=f"which script's graph to train: {', '.join(SCRIPTS)}")
     parser.add_argument("--grid", metavar="PNG", default="ablation.png",
                         help="PNG file for a grid of 64 samples (its folder must exist)")
     return parser
@@ -66,7 +65,7 @@ def make_config(spec, args):
     """The frozen run config from the script's own flags, as its main() makes it for a new run
     (a flag error is one line, exit 2), on MNIST, on /cpu:0 unless --device is given."""
     from gan import config
-    script_parser = config.build_parser(spec)
+    script_parser = config.build_parser(spec).parser
     script_parser.error = lambda message: exit_with_error(
         PROG, f"{message} (flags after MODEL are {spec.name}.py's own; python {spec.name}.py "
               f"--help lists them)")

@@ -22,9 +22,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from gan.flags import OneLineParser, bounded_int, exit_with_error, positive_float  # noqa: E402
+from gan.flags import (SCRIPTS, OneLineParser, bounded_int, exit_with_error,  # noqa: E402
+                       positive_float)
 
-MODELS = ("gan_mlp", "dcgan", "cgan", "lsgan")
 VARIANTS = {  # row name -> the script flags it adds
     "default": [],  # the script's own default precision (--precision auto where it holds)
     "fp32": ["--precision", "fp32"],
@@ -54,7 +54,7 @@ def names_from(allowed, what):
 
 def parse_args(argv):
     parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
-    parser.add_argument("--models", type=names_from(MODELS, "scripts"), default=list(MODELS),
+    parser.add_argument("--models", type=names_from(SCRIPTS, "scripts"), default=list(SCRIPTS),
                         help="comma-separated scripts (default: all)")
     parser.add_argument("--steps", type=bounded_int(1), default=30,
                         help="timed iterations per graph (default: %(default)s)")

@@ -42,7 +42,8 @@ def bn():
 
 
 def dcgan_models(z_dim):
-    """dcgan.py's default (stable) recipe: the article's layers, leaky ReLU in G, mbstd in D."""
+    """dcgan.py's `stable` recipe (its default `info` adds with_code): the article's layers,
+    leaky ReLU in G, mbstd in D."""
     g = keras.Sequential([
         keras.Input((z_dim,)), L.Dense(4 * 4 * 64), L.Reshape((4, 4, 64)), leaky(),
         L.Conv2DTranspose(32, 5, 2, "same", output_padding=0), leaky(),  # 7x7
@@ -87,7 +88,7 @@ def gan_mlp_models(z_dim):
 
 
 def lsgan_models(z_dim):
-    """lsgan.py's default (stable) recipe: the article's layers, mbstd in D."""
+    """lsgan.py's default `stable` recipe: the article's layers, mbstd in D."""
     g = keras.Sequential([
         keras.Input((z_dim,)), L.Dense(1024, "relu"), bn(), L.Dense(7 * 7 * 128, "relu"), bn(),
         L.Reshape((7, 7, 128)), L.Conv2DTranspose(64, 4, 2, "same", activation="relu"), bn(),

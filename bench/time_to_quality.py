@@ -33,10 +33,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from benchmark import names_from, run_config  # noqa: E402  (no TensorFlow at import)
-from gan.flags import (OneLineParser, bounded_int, exit_with_error,  # noqa: E402
+from gan.flags import (SCRIPTS, OneLineParser, bounded_int, exit_with_error,  # noqa: E402
                        positive_float_upto)
 
-MODELS = ("gan_mlp", "dcgan", "lsgan")
+MODELS = tuple(s for s in SCRIPTS if s != "cgan")  # the unconditional ones
 TUTORIAL = "tf tutorial"
 DATA_DIR = "MNIST_data"
 PROG = "time_to_quality.py"

@@ -24,8 +24,8 @@ import tensorflow as tf
 from gan.checkpoints import read_config
 from gan.data import resolve_kind
 from gan.errors import UsageError
-from gan.flags import (OneLineParser, bounded_int, digit_list, interval, positive_float, positive_int,
-                   recipe_type, unit_interval)
+from gan.flags import (CommandLine, bounded_int, digit_list, interval,
+                       positive_float, positive_int, recipe_type, unit_interval)
 from gan.machine import cpu_flags
 
 DATA_DIR_DEFAULT = "MNIST_data"
@@ -43,159 +43,143 @@ NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames", 
 
 
 # ---------------------------------------------------------------------------------------------
-# The parser: every flag and its default, once
+# The command line: every flag and its default, once; what a user needs first, research last
 
 def build_parser(spec):
-    parser = OneLineParser(
-        prog=f"{spec.name}.py",
-        description=(sys.modules[spec.generator.__module__].__doc__ or "").split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    run = parser.add_argument_group("run")
-    run.add_argument("--steps", type=positive_int, default=20000,
-                     help="total training steps; a resumed run continues up to this count")
-    run.add_argument("--epochs", type=positive_int, default=None,
-                     help="train this many passes over the data (instead of --steps)")
-    run.add_argument("--minutes", type=positive_float, default=None,
-                     help="stop cleanly (grid, GIF, checkpoint) after this many minutes of "
-                          "training, or at --steps, whichever comes first")
-    run.add_argument("--batch-size", type=bounded_int(1, MAX_WIDTH), default=64,
-                     help="images per step")
-    run.add_argument("--data-dir", default=DATA_DIR_DEFAULT,
-                     help="MNIST IDX files (fetched if absent), or a folder of pictures (dcgan)")
-    run.add_argument("--sample-dir", default=None, help="default: samples/<model>")
-    run.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/<model>")
-    run.add_argument("--sample-every", type=interval, default=500,
-                     help="steps between sample grids, or 'epoch'")
-    run.add_argument("--save-every", type=interval, default=1000,
-                     help="steps between checkpoints, or 'epoch'")
-    run.add_argument("--log-every", type=interval, default=50,
-                     help="steps between loss fetches (progress bar, CSV, TensorBoard), or 'epoch'")
-    run.add_argument("--eval-every", type=interval, default=None,
-                     help="steps between quality scores (evaluate.py's MNIST score, Frechet "
-                          "distance, digits present) in the CSV and TensorBoard; MNIST only")
-    run.add_argument("--keep", type=positive_int, default=3, help="checkpoints kept")
-    run.add_argument("--device", default=None,
-                     help="e.g. /cpu:0 or /gpu:0; default: /gpu:0 when TensorFlow sees a GPU")
-    run.add_argument("--gpus", type=positive_int, default=1,
-                     help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
-    run.add_argument("--xla", action="store_true", help="XLA global JIT (v1 ConfigProto)")
-    run.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="auto",
-                     help="mixed precision by graph rewrite, variables kept in fp32: bf16 on "
-                          "CPU (oneDNN), fp16 on GPU; auto: bf16 on a CPU with AMX or "
-                          "AVX512-BF16, else fp32 (GPUs too: fp16's quality is unmeasured); "
-                          "printed, saved, and kept on resume")
-    run.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0,
-                     help="fixes initial weights, data order, noise and the sample grid's z")
-    run.add_argument("--fresh", action="store_true",
-                     help="delete this run's checkpoints and samples (same script, folders it "
-                          "owns) and start over")
-    gen = parser.add_argument_group("generate")
-    gen.add_argument("--generate", action="store_true",
-                     help="restore the newest checkpoint and write a grid of new images")
-    gen.add_argument("--num-images", type=bounded_int(1, MAX_IMAGES), default=64,
-                     help="images written by --generate")
-    gen.add_argument("--walk", action="store_true",
-                     help="with --generate: also walk.gif (and walk.npy, the frames): each image "
-                          "moves smoothly from one random z to another (spherical interpolation)")
-    gen.add_argument("--walk-frames", type=bounded_int(2, 1000), default=32,
-                     help="frames of --walk, its two end points included")
-    add_guided_sampling_arguments(gen)
-    gen.add_argument("--export-generator", metavar="DIR", default=None,
-                     help="with --generate: also write G's sampling weights alone (the average "
-                          "under --ema) and config.json to DIR, a small folder --generate reads")
-    if spec.conditional:
-        gen.add_argument("--walk-digits", action="store_true",
-                         help="with --generate: also walk_digits.gif (and .npy): each image's "
-                              "style stays while its digit morphs 0 -> 1 -> ... -> 9")
-        gen.add_argument("--digit", type=digit_list, default=None,
-                         help="with --generate: only these digits, e.g. 7 or 1,3,5")
-    model = parser.add_argument_group("model")
-    model.add_argument("--loss", choices=sorted(spec.losses), default="gan",
-                       help="gan: sigmoid cross-entropy; lsgan: least squares (lsgan.py)"
-                       if len(spec.losses) > 1 else argparse.SUPPRESS)  # one choice: no flag to show
-    model.add_argument("--z-dim", type=bounded_int(1, MAX_WIDTH), default=100, help="noise size")
-    model.add_argument("--learning-rate", type=positive_float, default=2e-4,
-                       help="Adam learning rate of G and D")
-    model.add_argument("--beta1", type=unit_interval(), default=0.5, help="Adam beta1 of G")
-    model.add_argument("--beta1-d", type=unit_interval(), default=None,
-                       help="Adam beta1 of D; default: --beta1")
-    model.add_argument("--ema", type=unit_interval("use 0 (off) or a decay below 1, e.g. 0.999"),
-                       default=0.0,
-                       help="decay of a moving average of G's weights, updated after every G "
-                            "step; grids, --generate and evaluate.py draw with the average. "
-                            "0: off, samples use the last weights")
+    """The script's CommandLine (flags.py): argparse for parsing and --help, and the table of
+    each flag's default and type."""
+    doc = (sys.modules[spec.generator.__module__].__doc__ or "").split("\n")[0]
+    cli = CommandLine(f"{spec.name}.py", doc, overrides=spec.defaults)
+    by_epochs = cli.overrides.get("epochs") is not None
+    run = cli.group("run")
+    cli.add(run, "--steps", 20000, type=positive_int,
+            shown="--epochs' count" if by_epochs else None,
+            help="total training steps; a resumed run continues up to this count")
+    cli.add(run, "--epochs", None, type=positive_int,
+            help="passes over the data; counts instead of --steps unless --steps is typed")
+    cli.add(run, "--minutes", None, type=positive_float,
+            help="stop cleanly (grid, GIF, checkpoint) after this many minutes, or at --steps")
+    cli.add(run, "--batch-size", 64, type=bounded_int(1, MAX_WIDTH), help="images per step")
+    cli.add(run, "--data-dir", DATA_DIR_DEFAULT,
+            help="MNIST's IDX files (fetched if absent)"
+                 + (", or a folder of your pictures" if spec.picture_sizes else ""))
+    cli.add(run, "--checkpoint-dir", None, shown=f"checkpoints/{spec.name}",
+            help="where checkpoints and config.json go; a run there is resumed")
+    cli.add(run, "--sample-dir", None, shown=f"samples/{spec.name}",
+            help="where grids, the GIF and the loss log go")
+    cli.add(run, "--sample-every", 500, type=interval,
+            help="steps between sample grids, or 'epoch'")
+    cli.add(run, "--save-every", 1000, type=interval,
+            help="steps between checkpoints, or 'epoch'")
+    cli.add(run, "--eval-every", None, type=interval,
+            help="steps between quality scores (evaluate.py's) in the loss log; MNIST only")
+    cli.add(run, "--device", None, shown="/gpu:0 if TensorFlow sees a GPU, else /cpu:0",
+            help="where the graph runs (tf.device)")
+    cli.add(run, "--precision", "auto", choices=("fp32", "bf16", "fp16", "auto"),
+            help="auto: bf16 on a CPU with AMX or AVX512-BF16, else fp32; printed, saved and "
+                 "kept on resume")
+    cli.add(run, "--seed", 0, type=bounded_int(0, MAX_SEED),
+            help="fixes initial weights, data order and noise; with --generate, which samples")
+    cli.add(run, "--fresh", False, action="store_true",
+            help="delete this run's checkpoints and samples and start over")
+
+    model = cli.group("model")
+    cli.add(model, "--z-dim", 100, type=bounded_int(1, MAX_WIDTH), help="noise size")
+    cli.add(model, "--learning-rate", 2e-4, type=positive_float, help="Adam's, for G and D")
+    cli.add(model, "--beta1", 0.5, type=unit_interval(), help="Adam's beta1 (D's too, unless "
+                                                               "--beta1-d)")
+    cli.add(model, "--ema", 0.0, type=unit_interval("use 0 (off) or a decay below 1, e.g. 0.999"),
+            help="decay of a moving average of G's weights that grids, --generate and "
+                 "evaluate.py draw with; 0: off")
+    cli.add(model, "--loss", "gan", choices=sorted(spec.losses),
+            help="gan: sigmoid cross-entropy; lsgan: least squares" if len(spec.losses) > 1
+            else argparse.SUPPRESS)  # one choice: nothing to show
     if spec.recipes:
-        named = "; ".join(name + ": " + (", ".join(steps) or "the article's exact graph")
-                          for name, steps in spec.recipes.items())
-        model.add_argument("--recipe", type=recipe_type(spec.recipes, spec.recipe_changes),
-                           help=f"{named}; or a comma-separated list of changes for ablations: "
-                                + "; ".join(f"{k}: {v}" for k, v in spec.recipe_changes.items()))
+        cli.add(model, "--recipe", None, type=recipe_type(spec.recipes, spec.recipe_changes),
+                help="; ".join(f"{name}: " + (", ".join(changes) or "the article's exact graph")
+                               for name, changes in spec.recipes.items())
+                     + "; or a comma list of the changes listed under 'advanced'")
     if spec.picture_sizes:
-        model.add_argument("--dataset", choices=("auto", "mnist", "folder"), default="auto",
-                           help="auto: MNIST when --data-dir is the default or holds its IDX "
-                                "files, else the pictures found under --data-dir")
-        model.add_argument("--image-size", type=positive_int, default=64,
-                           help="pictures are resized and center-cropped to this (folder only)")
-        model.add_argument("--channels", type=int, choices=(1, 3), default=3,
-                           help="3: RGB, 1: grayscale (folder only)")
+        cli.add(model, "--dataset", "auto", choices=("auto", "mnist", "folder"),
+                help="auto: MNIST when --data-dir is the default or holds its IDX files, else "
+                     "the pictures under --data-dir")
+        cli.add(model, "--image-size", 64, type=positive_int,
+                help="pictures are resized and center-cropped to this (folder only)")
+        cli.add(model, "--channels", 3, type=int, choices=(1, 3),
+                help="3: RGB, 1: grayscale (folder only)")
     if spec.add_arguments:
-        spec.add_arguments(model)
-    parser.set_defaults(**spec.defaults)
-    return parser
+        spec.add_arguments(cli, model)
+
+    generate = cli.group("generate")
+    cli.add(generate, "--generate", False, action="store_true",
+            help="restore the newest checkpoint and write a grid of new images")
+    cli.add(generate, "--num-images", 64, type=bounded_int(1, MAX_IMAGES),
+            help="images --generate writes")
+    if spec.conditional:
+        cli.add(generate, "--digit", None, type=digit_list,
+                help="only these digits, e.g. 7 or 1,3,5")
+    cli.add(generate, "--walk", False, action="store_true",
+            help="also walk.gif (and walk.npy): each image moves smoothly from its z to another "
+                 "and back")
+    if spec.conditional:
+        cli.add(generate, "--walk-digits", False, action="store_true",
+                help="also walk_digits.gif (and .npy): each style stays while its digit "
+                     "morphs 0 -> 9")
+    advanced = cli.group(
+        "advanced", "schedules, devices and research knobs"
+        + ("; --recipe's single changes: " + "; ".join(f"{k}: {v}" for k, v in
+                                                     spec.recipe_changes.items())
+           if spec.recipe_changes else ""))
+    add_guided_sampling_arguments(cli, generate, advanced)
+    cli.add(advanced, "--walk-frames", 32, type=bounded_int(2, 1000),
+            help="frames of --walk, its two end points included")
+    cli.add(advanced, "--export-generator", None, metavar="DIR",
+            help="with --generate: also write G's sampling weights alone (the average under "
+                 "--ema) and config.json to DIR, a small folder --generate reads")
+    cli.add(advanced, "--log-every", 50, type=interval,
+            help="steps between loss fetches (progress bar, CSV, TensorBoard), or 'epoch'")
+    cli.add(advanced, "--keep", 3, type=positive_int, help="checkpoints kept")
+    cli.add(advanced, "--beta1-d", None, type=unit_interval(), shown="--beta1",
+            help="Adam's beta1 for D")
+    cli.add(advanced, "--gpus", 1, type=positive_int,
+            help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
+    cli.add(advanced, "--xla", False, action="store_true", help="XLA global JIT (v1 ConfigProto)")
+    return cli
 
 
-def add_guided_sampling_arguments(group):
-    """--refine and --reject: sampling with the run's own D (guided_sampling.py); shared by
-    --generate and evaluate.py."""
-    group.add_argument("--refine", type=bounded_int(0, 1000), default=0, metavar="STEPS",
-                       help="move G's activation at --refine-layer this many gradient steps "
-                            "towards what D calls real, then finish G (0: off)")
-    group.add_argument("--refine-rate", type=positive_float, default=0.3,
-                       help="step size of --refine")
-    group.add_argument("--refine-layer", type=int, default=0,
-                       help="which hidden layer of G --refine moves: 0 is the first, -1 the last")
-    group.add_argument("--shape-steps", type=bounded_int(0, 100_000), default=0, metavar="N",
-                       help="with --refine: first fine-tune D (in this session only; the "
-                            "checkpoint is not written) this many steps on real training digits "
-                            "against refined samples, so that its gradient guides refinement "
-                            "(discriminator shaping; 0: off)")
-    group.add_argument("--shape-rate", type=positive_float, default=SHAPE_RATE_DEFAULT,
-                       help="plain gradient-descent step size of --shape-steps")
-    group.add_argument("--reject", action="store_true",
-                       help="keep samples by D's calibrated acceptance probability "
-                            "(discriminator rejection sampling); prints the acceptance rate")
-    group.add_argument("--reject-percentile", type=float, default=50.0,
-                       help="gamma of --reject: this percentile of F over the burn-in; higher "
-                            "keeps fewer, surer samples")
-
-
-def explicit_flags(parser, argv):
-    """Names of the flags the user typed (so saved settings fill in only the others)."""
-    quiet = argparse.ArgumentParser(add_help=False)
-    for action in parser._actions:
-        if action.option_strings and action.dest != "help":
-            kwargs = dict(dest=action.dest, default=argparse.SUPPRESS)
-            if action.nargs == 0:
-                kwargs["action"] = "store_const"
-                kwargs["const"] = True
-            quiet.add_argument(*action.option_strings, **kwargs)
-    return set(vars(quiet.parse_known_args(argv)[0]))
+def add_guided_sampling_arguments(cli, group, advanced):
+    """--refine and --reject (group) and their knobs (advanced): sampling with the run's own
+    D (guided_sampling.py); shared by --generate and evaluate.py."""
+    cli.add(group, "--refine", 0, type=bounded_int(0, 1000), metavar="STEPS",
+            help="move each sample this many gradient steps towards what D calls real (0: off)")
+    cli.add(group, "--reject", False, action="store_true",
+            help="keep samples by D's calibrated acceptance probability (discriminator "
+                 "rejection sampling); prints the acceptance rate")
+    cli.add(advanced, "--refine-rate", 0.3, type=positive_float, help="step size of --refine")
+    cli.add(advanced, "--refine-layer", 0, type=int,
+            help="which hidden layer of G --refine moves: 0 is the first, -1 the last")
+    cli.add(advanced, "--shape-steps", 0, type=bounded_int(0, 100_000), metavar="N",
+            help="with --refine: first fine-tune D this many steps on real digits against "
+                 "refined samples, in this session only (discriminator shaping; 0: off)")
+    cli.add(advanced, "--shape-rate", SHAPE_RATE_DEFAULT, type=positive_float,
+            help="gradient-descent step size of --shape-steps")
+    cli.add(advanced, "--reject-percentile", 50.0, type=float,
+            help="gamma of --reject: this percentile of F over the burn-in; higher keeps "
+                 "fewer, surer samples")
 
 
 def parse(spec, argv):
-    """(flags as a dict with model and folders filled in, names typed, parser); bad flags exit 2."""
-    parser = build_parser(spec)
-    flags = vars(parser.parse_args(argv))
+    """(values with model and folders filled in, names typed, the CommandLine); bad flags
+    exit 2 with one line."""
+    cli = build_parser(spec)
+    flags, explicit = cli.parse(argv)
     flags["model"] = spec.name
     flags["sample_dir"] = flags["sample_dir"] or os.path.join("samples", spec.name)
     flags["checkpoint_dir"] = flags["checkpoint_dir"] or os.path.join("checkpoints", spec.name)
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
-                        ("recipe", None), ("digit", None), ("export_generator", None),
-                        ("walk_digits", False),
-                        ("refine", 0), ("reject", False), ("reject_percentile", 50.0),
-                        ("shape_steps", 0), ("shape_rate", SHAPE_RATE_DEFAULT)):
+                        ("recipe", None), ("digit", None), ("walk_digits", False)):
         flags.setdefault(name, value)  # flags only some scripts have
-    return flags, explicit_flags(parser, argv), parser
+    return flags, explicit, cli
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,15 +207,16 @@ class RunConfig:
         return dict(self._values)
 
 
-def check_saved_value(action, value, where):
-    """A value read from config.json, checked as if typed for action's flag; returns it parsed."""
-    flag = action.option_strings[-1]
-    problem = f"{where} says {action.dest}: {json.dumps(value)}, which is not a valid {flag}"
+def check_saved_value(cli, dest, value, where):
+    """A value read from config.json, checked as if typed for its flag; returns it parsed."""
+    action = cli.flags[dest]
+    flag = action.option
+    problem = f"{where} says {dest}: {json.dumps(value)}, which is not a valid {flag}"
     if value is None:
-        if action.default is None and action.dest not in FLAGS_ADDED_LATER:
+        if cli.defaults[dest] is None and dest not in FLAGS_ADDED_LATER:
             return None
         raise UsageError(f"{problem} (it has no value); fix or delete that entry")
-    if action.nargs == 0:
+    if action.switch:
         if isinstance(value, bool):
             return value
         raise UsageError(f"{problem} (true or false); fix or delete that entry")
@@ -251,7 +236,7 @@ def check_saved_value(action, value, where):
     return parsed
 
 
-def check_saved(parser, saved, where):
+def check_saved(cli, saved, where):
     """config.json's contents -> its flag values, checked; older runs' missing flags filled."""
     if not isinstance(saved, dict):
         raise UsageError(f"{where} is not a JSON object of settings; delete it or use another "
@@ -260,13 +245,12 @@ def check_saved(parser, saved, where):
     if not isinstance(model, str):
         raise UsageError(f"{where} says model: {json.dumps(model)}, not a name; fix or delete "
                          f"that entry")
-    if model != parser.prog[:-len(".py")]:  # another script's run: its flags are not ours
+    if model != cli.prog[:-len(".py")]:  # another script's run: its flags are not ours
         return {"model": model, "run_id": None}
-    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
     checked = {}
     for key, value in {**FLAGS_ADDED_LATER, **saved}.items():
-        if key in actions and key not in NOT_SAVED:
-            checked[key] = check_saved_value(actions[key], value, where)
+        if key in cli.flags and key not in NOT_SAVED:
+            checked[key] = check_saved_value(cli, key, value, where)
     run_id = saved.get("run_id")
     if run_id is not None and not (isinstance(run_id, str) and run_id):
         raise UsageError(f"{where} says run_id: {json.dumps(run_id)}, not a name; fix or delete "
@@ -315,16 +299,15 @@ def describe_kind(kind):
     return "MNIST" if kind == "mnist" else "a folder of pictures"
 
 
-def read_saved(parser, folder):
+def read_saved(cli, folder):
     """The checked settings in folder/config.json, or None if there is none."""
     saved = read_config(folder)
-    return None if saved is None else check_saved(parser, saved,
-                                                  os.path.join(folder, "config.json"))
+    return None if saved is None else check_saved(cli, saved, os.path.join(folder, "config.json"))
 
 
-def values_to_save(cfg, parser):
+def values_to_save(cfg, cli):
     """What config.json keeps: the flags (no one-off ones), the script's name and the run id."""
-    dests = {a.dest for a in parser._actions if a.option_strings} - set(NOT_SAVED)
+    dests = set(cli.flags) - set(NOT_SAVED)
     values = cfg.as_dict()
     return {k: values[k] for k in sorted(dests | {"model", "run_id", "dataset"}) if k in values}
 

@@ -6,10 +6,16 @@ import argparse
 import sys
 
 NUM_CLASSES = 10
+SCRIPTS = ("gan_mlp", "dcgan", "cgan", "lsgan")  # the article scripts; the only models a config.json may name
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr (exit 2), not the usage block."""
+    """argparse whose usage errors are one line on stderr (exit 2), not the usage block, and
+    which takes no abbreviation (--checkpoint is not --checkpoint-dir)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
@@ -102,3 +108,52 @@ def recipe_type(recipes, changes):
                 f"{text!r}: use {' or '.join(recipes)}, or changes from {', '.join(changes)}")
         return text
     return parse
+
+
+class CommandLine:
+    """A script's flags in one table: argparse parses the command line and prints --help, and
+    each flag's default and type are kept here too, so that the typed flags, the defaults and
+    the values read back from config.json are told apart without a second parser.
+
+    Every argparse default is SUPPRESS: what parse_args returns is exactly what was typed.
+    `overrides` (a script's DEFAULTS) replace the shared defaults before --help shows them.
+    """
+
+    def __init__(self, prog, description, overrides=None):
+        self.parser = OneLineParser(prog=prog, description=description,
+                                    argument_default=argparse.SUPPRESS)
+        self.overrides = dict(overrides or {})
+        self.defaults = {}  # dest -> default
+        self.flags = {}  # dest -> Flag: what a saved value is checked against
+
+    @property
+    def prog(self):
+        return self.parser.prog
+
+    def group(self, title, description=None):
+        return self.parser.add_argument_group(title, description)
+
+    def add(self, group, option, default=None, help="", shown=None, **kwargs):
+        """group.add_argument(option, ...) with the default (the script's, if it overrides it)
+        written at the end of the help; `shown` says it in words where the value would not."""
+        dest = kwargs.get("dest") or option[2:].replace("-", "_")
+        default = self.overrides.get(dest, default)
+        self.defaults[dest] = default
+        shown = default if shown is None else shown
+        if help is not argparse.SUPPRESS and shown is not None and shown is not False:
+            help = f"{help} (default: {shown})"
+        group.add_argument(option, help=help, **kwargs)
+        self.flags[dest] = Flag(option, kwargs.get("type"), kwargs.get("choices"),
+                                kwargs.get("action") == "store_true")
+
+    def parse(self, argv):
+        """(every flag's value, names of the flags typed); a bad flag exits 2 in one line."""
+        typed = vars(self.parser.parse_args(argv))
+        return {**self.defaults, **typed}, set(typed)
+
+
+class Flag:
+    """What a value read back from disk is checked against: the flag's type and choices."""
+
+    def __init__(self, option, type, choices, switch):
+        self.option, self.type, self.choices, self.switch = option, type, choices, switch

@@ -137,7 +137,7 @@ def digit_walk_frames(sess, sampler, z, frames_between):
         for label in blends])
 
 
-def export_generator(spec, cfg, sess, model, step, folder, parser, log=print):
+def export_generator(spec, cfg, sess, model, step, folder, cli, log=print):
     """Write what sampling needs and nothing else to folder: G's weights (the moving average
     under --ema, stored as G's own, so the folder reads with --ema 0), batch-norm statistics,
     the step, and config.json. A new folder only: nothing there is overwritten."""
@@ -158,12 +158,12 @@ def export_generator(spec, cfg, sess, model, step, folder, parser, log=print):
         os.makedirs(folder, exist_ok=True)
         export.saver.save(out, os.path.join(folder, checkpoints.PREFIX), global_step=step,
                           write_meta_graph=False)
-    checkpoints.write_config(folder, config.values_to_save(plain, parser))
+    checkpoints.write_config(folder, config.values_to_save(plain, cli))
     log(f"wrote G alone (step {step}) to {folder}; draw from it with --generate "
         f"--checkpoint-dir {folder}")
 
 
-def generate(spec, cfg, parser=None, log=print):
+def generate(spec, cfg, cli=None, log=print):
     """--generate: a grid (PNG) and the images (.npy, uint8) from the newest checkpoint, and
     with --walk a GIF of each image walking between two random points of z."""
     outputs.claim_generated_outputs(cfg.sample_dir)
@@ -198,5 +198,5 @@ def generate(spec, cfg, parser=None, log=print):
             utils.save_gif(gif, [utils.montage(f) for f in frames], fps=12)
             log(f"wrote {gif} ({len(frames)} frames) and walk_digits.npy")
         if cfg.export_generator:
-            export_generator(spec, cfg, sess, model, step, cfg.export_generator, parser, log)
+            export_generator(spec, cfg, sess, model, step, cfg.export_generator, cli, log)
     return 0

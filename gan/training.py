@@ -47,12 +47,13 @@ class GanSpec:
     `labels` is an int32 [N] tensor of digits, used only when `conditional`; `training` is
     True in the training graph and the `is_training` tensor in the sampler. `defaults` holds
     only what differs from the shared flags' defaults (config.build_parser).
+    add_arguments(cli, group) adds the script's own flags with cli.add (flags.CommandLine).
     """
     name: str
     generator: Callable
     discriminator: Callable
     defaults: dict
-    add_arguments: Optional[Callable] = None  # the script's own flags
+    add_arguments: Optional[Callable] = None  # (cli, group): the script's own flags
     arch_flags: Tuple[str, ...] = ()  # its flags that change the graph (resume must match)
     conditional: bool = False
     g_steps: int = 1  # generator updates per discriminator update
@@ -315,21 +316,21 @@ def start_fresh(spec, flags, saved):
 def main(spec, argv=None, log=print):
     """Parse, check and freeze the config, then train or generate; errors are one line."""
     argv = sys.argv[1:] if argv is None else argv
-    flags, explicit, parser = config.parse(spec, argv)
+    flags, explicit, cli = config.parse(spec, argv)
     try:
         if flags["generate"]:
-            saved = config.read_saved(parser, flags["checkpoint_dir"])
+            saved = config.read_saved(cli, flags["checkpoint_dir"])
             if saved is None:
                 raise UsageError(f"no trained model in {flags['checkpoint_dir']}; train first "
                                  f"(python {spec.name}.py) or pass --checkpoint-dir")
             cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved), explicit,
                                 log=log)
             config.check_writable(cfg.sample_dir, "--sample-dir")
-            return sampling.generate(spec, cfg, parser, log)
+            return sampling.generate(spec, cfg, cli, log)
         config.check_writable(flags["checkpoint_dir"], "--checkpoint-dir")
         config.check_writable(flags["sample_dir"], "--sample-dir")
         with checkpoints.RunLock(flags["checkpoint_dir"]):
-            saved = config.read_saved(parser, flags["checkpoint_dir"])
+            saved = config.read_saved(cli, flags["checkpoint_dir"])
             if flags["fresh"]:  # checked as a new run before anything is deleted
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, None),
                                     explicit, log=log)
@@ -346,7 +347,7 @@ def main(spec, argv=None, log=print):
             # The sample folder is claimed, and config.json written, only once the newest
             # checkpoint has been restored (train()): a refused start leaves neither behind.
             adopt = saved is not None and saved.get("run_id") is None
-            return train(spec, cfg, dataset, config.values_to_save(cfg, parser),
+            return train(spec, cfg, dataset, config.values_to_save(cfg, cli),
                          lambda: outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id,
                                                           cfg.checkpoint_dir, adopt=adopt), log)
     except UserError as e:
