@@ -52,10 +52,15 @@ def names_from(allowed, what):
     return parse
 
 
+def add_models_flag(parser, models):
+    """--models: which scripts' graphs to run, shared by the bench scripts."""
+    parser.add_argument("--models", type=names_from(models, "scripts"), default=list(models),
+                        help="comma-separated scripts (default: all)")
+
+
 def parse_args(argv):
     parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
-    parser.add_argument("--models", type=names_from(SCRIPTS, "scripts"), default=list(SCRIPTS),
-                        help="comma-separated scripts (default: all)")
+    add_models_flag(parser, SCRIPTS)
     parser.add_argument("--steps", type=bounded_int(1), default=30,
                         help="timed iterations per graph (default: %(default)s)")
     parser.add_argument("--warmup", type=bounded_int(0), default=5,

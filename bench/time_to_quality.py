@@ -32,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from benchmark import names_from, run_config  # noqa: E402  (no TensorFlow at import)
+from benchmark import add_models_flag, run_config  # noqa: E402  (no TensorFlow at import)
 from gan.flags import (SCRIPTS, OneLineParser, bounded_int, exit_with_error,  # noqa: E402
                        positive_float_upto)
 
@@ -45,8 +45,7 @@ PROG = "time_to_quality.py"
 def parse_args(argv):
     parser = OneLineParser(prog=PROG, description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=names_from(MODELS, "scripts"), default=list(MODELS),
-                        help="comma-separated scripts (default: all)")
+    add_models_flag(parser, MODELS)
     parser.add_argument("--seconds", type=bounded_int(1), default=120,
                         help="training seconds per contestant (default: %(default)s)")
     parser.add_argument("--eval-every", type=bounded_int(1), default=20,
