@@ -61,20 +61,18 @@ def test_averaged_generator_keeps_its_own_batch_norm_statistics():
         assert not np.array_equal(c2, v2)  # ...from its own activations, not the training G's
 
 
-def generated(run_dirs, tmp_path, decay, last_weights=False):
+def averaged_and_last(run_dirs, tmp_path, decay):
+    """Images of the same z from a 3-step run's averaged G and from its last weights."""
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "3", "--ema", decay,
                                                         "--fresh"]) == 0
-    images, _, _ = evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 16, seed=0,
-                                                last_weights=last_weights)
-    return images
+    return [evaluate.images_from_checkpoint(str(tmp_path / "checkpoints"), 16, seed=0,
+                                            last_weights=last)[0] for last in (False, True)]
 
 
 def test_samples_are_drawn_with_the_average(run_dirs, tmp_path):
     # A decay of almost 0 keeps the average equal to the weights; 0.9 keeps it near the start.
-    assert np.array_equal(generated(run_dirs, tmp_path, "1e-9"),
-                          generated(run_dirs, tmp_path, "1e-9", last_weights=True))
-    assert not np.array_equal(generated(run_dirs, tmp_path, "0.9"),
-                              generated(run_dirs, tmp_path, "0.9", last_weights=True))
+    assert np.array_equal(*averaged_and_last(run_dirs, tmp_path, "1e-9"))
+    assert not np.array_equal(*averaged_and_last(run_dirs, tmp_path, "0.9"))
 
 
 def test_a_run_saved_before_ema_and_recipe_existed_still_generates(run_dirs, tmp_path):
