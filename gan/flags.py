@@ -9,7 +9,12 @@ NUM_CLASSES = 10
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line on stderr (exit 2), not the usage block."""
+    """argparse whose usage errors are one line on stderr (exit 2), not the usage block, and
+    which takes no abbreviations: `--checkpoint` is not quietly `--checkpoint-dir`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
