@@ -424,6 +424,9 @@ def test_p1_a_path_is_a_path_never_a_pattern(copy_of, capsys):
 def test_p2_a_sample_folder_stays_its_runs_after_a_move(copy_of, capsys):
     """Ownership is the run id in run.json, and only that: a moved checkpoint folder does not
     hand the samples to the next run, and the moved run resumes with them."""
+    marker = copy_of / "s" / "run.json"  # as claimed by a run trained in c itself
+    marker.write_text(json.dumps({**json.loads(marker.read_text()),
+                                  "checkpoint_dir": str(copy_of / "c")}))
     shutil.move(str(copy_of / "c"), str(copy_of / "c_first_try"))
     before = snapshot(copy_of / "s")
     assert main(dirs(copy_of) + TINY_RUN) == 2
