@@ -314,6 +314,15 @@ def start_fresh(spec, flags, saved):
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
+def refuse_linked_folders(folder):
+    """The run's own subfolders are written into, file by file: one that is a symlink (to the
+    user's folder, say) is refused, never written through."""
+    path = os.path.join(folder, "tensorboard")
+    if os.path.islink(path):
+        raise UsageError(f"{path} is a symlink, not this run's TensorBoard folder; remove the "
+                         f"link, or pass another --checkpoint-dir")
+
+
 def refuse_generator_only(spec, flags):
     """A folder that holds G alone (--export-generator's, or a shipped pretrained/ one) is
     read-only to every command but --generate, which also needs no D from it."""
@@ -366,8 +375,8 @@ def main(spec, argv=None, log=print):
                 config.check_outputs_apart(cfg)
             if saved is None:
                 check_checkpoint_dir_free(cfg.checkpoint_dir)
-            else:
-                config.check_saved_data_dir(cfg, explicit, log)
+            refuse_linked_folders(cfg.checkpoint_dir)
+            config.check_saved_data_dir(cfg, explicit, log)
             dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
                                               cfg.channels, log)
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))

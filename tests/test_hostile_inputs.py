@@ -463,6 +463,8 @@ def test_p3_nothing_is_written_or_deleted_through_a_symlink(copy_of, tmp_path, c
     assert not any(os.path.islink(copy_of / n) for n in ("s/losses.csv", "s/training.gif"))
     shutil.rmtree(copy_of / "c" / "tensorboard")
     (copy_of / "c" / "tensorboard").symlink_to(mine / "keep")
+    assert main(dirs(copy_of) + TINY_RUN[:2] + ["--steps", "3"]) == 2
+    one_line(capsys, "tensorboard is a symlink")
     assert main(dirs(copy_of) + TINY_RUN + ["--fresh"]) == 0, capsys.readouterr().err
     assert snapshot(mine) == before
 
