@@ -72,6 +72,13 @@ def create_new_file(path, data):
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError:  # a file system without hard links: O_EXCL, written at once
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
         return True
     except OSError as e:
         raise WriteFailed(path, e) from None
