@@ -33,6 +33,7 @@ from gan import config
 from gan import metrics
 from gan import sampling
 from gan.errors import UsageError, UserError
+from gan.files import WriteFailed, atomic_write_bytes, same_or_inside
 from gan.flags import SCRIPTS, CommandLine, bounded_int
 import utils
 
@@ -101,6 +102,8 @@ def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=prin
         raise UsageError(f"{checkpoint_dir} was trained on pictures, not MNIST digits; "
                          f"evaluate.py scores digits only")
     cfg = config.freeze(spec, values, explicit, log=log)
+    if cfg.reject or (cfg.refine and cfg.shape_steps):
+        config.check_saved_data_dir(cfg, explicit, log)
     if last_weights:
         cfg = cfg.replace(ema=0.0)
     labels = (np.arange(n) % 10) if spec.conditional else None
@@ -109,6 +112,14 @@ def images_from_checkpoint(checkpoint_dir, n, seed, last_weights=False, log=prin
 
 def images_from_file(path, log=print):
     """A .npy of digits in any common layout and range -> uint8 [N, 28, 28, 1]."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise UsageError(f"--images {path}: cannot read it ({e.strerror})")
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise UsageError(f"--images {path}: not a .npy file (it does not start as one); save the "
+                         f"images with np.save, e.g. the generated.npy beside generated.png")
     try:  # mapped first: a header that promises terabytes is refused before any allocation
         array = np.load(path, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError, EOFError) as e:
@@ -153,11 +164,23 @@ def images_from_file(path, log=print):
                      f"[-1, 1]")
 
 
-def check_json_path(path):
-    """--json is checked before any scoring, so a bad path does not waste the work."""
+def check_json_path(path, cfg):
+    """--json is checked before any scoring, so a bad path does not waste the work; it is never
+    one of the command's inputs (the --images file, a file in --checkpoint-dir, --data-dir or
+    the classifier's folder)."""
     folder = os.path.dirname(os.path.abspath(path))
+    if not path.strip():
+        raise UsageError("--json needs a file name, e.g. scores.json")
     if os.path.isdir(path):
         raise UsageError(f"--json {path} is a folder; give a file name, e.g. {path}/scores.json")
+    if cfg.images and os.path.realpath(path) == os.path.realpath(cfg.images):
+        raise UsageError(f"--json {path} is the --images file this command reads; give another "
+                         f"file name")
+    for flag, read in (("--checkpoint-dir", cfg.checkpoint_dir), ("--data-dir", cfg.data_dir),
+                       ("the classifier folder", metrics.CLASSIFIER_DIR)):
+        if read and same_or_inside(path, read):
+            raise UsageError(f"--json {path} lies in {flag} {read}, which this command reads; "
+                             f"write it elsewhere")
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise UsageError(f"--json {path}: cannot write in {folder}; choose another path")
 
@@ -214,8 +237,8 @@ def main(argv=None):
             return 0 if accuracy >= 0.99 else 1
         if not (cfg.checkpoint_dir or cfg.images):
             raise UsageError("pass --checkpoint-dir or --images (or --train-classifier)")
-        if cfg.json:
-            check_json_path(cfg.json)
+        if cfg.json is not None:
+            check_json_path(cfg.json, cfg)
         scored = {}
         if cfg.images:
             scored[os.path.basename(cfg.images)] = (images_from_file(cfg.images), None)
@@ -242,12 +265,14 @@ def main(argv=None):
         for name, (images, labels) in scored.items():
             results[name] = metrics.score(images, classifier, reference_features, labels)
         print_results(results)
-        if cfg.json:
-            with open(cfg.json, "w") as f:
-                json.dump(results, f, indent=2)
+        if cfg.json is not None:  # whole or not at all: a failure leaves the old file
+            atomic_write_bytes(cfg.json, json.dumps(results, indent=2).encode())
     except UserError as e:
         print(f"evaluate.py: error: {e}", file=sys.stderr)
         return e.exit_code
+    except WriteFailed as e:
+        print(f"evaluate.py: error: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"evaluate.py: error: {e.strerror or e}: {e.filename or cfg.json or ''}",
               file=sys.stderr)

@@ -140,9 +140,8 @@ def training_speed(runs):
 
 def steps_trained(runs):
     """The step of the run's newest checkpoint (a --minutes run saves where it stopped)."""
-    import tensorflow as tf
-    newest = tf.train.latest_checkpoint(os.path.join(runs, "checkpoints"))
-    return int(newest.rsplit("-", 1)[1])
+    from gan.checkpoints import checkpoint_steps  # listed, never globbed: --keep is the user's
+    return checkpoint_steps(os.path.join(runs, "checkpoints"))[0]
 
 
 def score_real_pictures(folder, work):

@@ -59,7 +59,12 @@ command -v "$PYTHON" > /dev/null \
     || error "no Python at $PYTHON; set PYTHON to one that has requirements.txt installed"
 
 out=runs/$name
+marker=$out/.made-by-quality.sh  # --fresh below starts over only a folder this script made
+if [[ -e $out || -L $out ]] && [[ ! -f $marker || -L $marker ]]; then
+    error "$out exists and was not made by $prog, so it will not start it over; pick another NAME, or move $out away"
+fi
 mkdir -p "$out"
+: > "$marker"
 start=$(date +%s)
 status=0
 "$PYTHON" "$script" --fresh --sample-dir "$out/samples" --checkpoint-dir "$out/checkpoints" \

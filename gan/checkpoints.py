@@ -10,17 +10,19 @@ and restores a checkpoint of another shape into resource variables without a wor
 - one trainer per folder, enforced with an exclusive flock that dies with its process.
 """
 
+import contextlib
+import errno
 import fcntl
-import glob
 import json
 import os
 import re
+import tempfile
 
 from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 from gan.errors import CheckpointError
-from gan.files import atomic_write_bytes, why_write_failed
+from gan.files import atomic_write_bytes, names_matching, why_write_failed
 
 v1 = tf.compat.v1
 
@@ -30,16 +32,14 @@ LOCK_FILE = "train.lock"
 READ_ERRORS = (tf.errors.OpError, RuntimeError, ValueError)  # what damaged files raise
 # Runs saved before the data left the checkpoints hold these too; they are never restored.
 OLD_DATA_VARIABLES = ("dataset", "labels", "order")
+MAX_CONFIG_BYTES = 1 << 20  # a config.json is about 1 kB; a bigger one is not ours
 
 
 def checkpoint_steps(folder):
     """Steps of the checkpoints in folder whose `.index` exists, newest first."""
-    steps = []
-    for path in glob.glob(os.path.join(folder, PREFIX + "-*.index")):
-        match = re.fullmatch(re.escape(PREFIX) + r"-(\d+)\.index", os.path.basename(path))
-        if match:
-            steps.append(int(match.group(1)))
-    return sorted(steps, reverse=True)
+    pattern = re.escape(PREFIX) + r"-(\d+)\.index"
+    return sorted((int(re.fullmatch(pattern, n).group(1)) for n in names_matching(folder, pattern)),
+                  reverse=True)
 
 
 def checkpoint_path(folder, step):
@@ -48,10 +48,9 @@ def checkpoint_path(folder, step):
 
 def remove_stale_temp_files(folder):
     """A kill during a save leaves `*tempstate*` and our `.tmp-*` files; nothing else removes them."""
-    for path in glob.glob(os.path.join(folder, "*tempstate*")) + glob.glob(
-            os.path.join(folder, ".tmp-*")):
+    for name in names_matching(folder, r".*tempstate.*|\.tmp-.*"):
         try:
-            os.remove(path)
+            os.remove(os.path.join(folder, name))  # a symlink is unlinked, never followed
         except OSError:
             pass
 
@@ -59,8 +58,9 @@ def remove_stale_temp_files(folder):
 def remove_checkpoint(folder, step):
     # The .index goes first: without it the rest is no longer a checkpoint.
     prefix = checkpoint_path(folder, step)
-    for path in [prefix + ".index"] + glob.glob(prefix + ".data-*") + [prefix + ".meta"]:
-        if os.path.exists(path):
+    data = names_matching(folder, re.escape(f"{PREFIX}-{step}.data-") + r".*")
+    for path in [prefix + ".index"] + [os.path.join(folder, n) for n in data] + [prefix + ".meta"]:
+        if os.path.lexists(path):
             os.remove(path)
 
 
@@ -96,12 +96,35 @@ def save(sess, saver, folder, step, keep):
                               f"the folder's permissions, then run again to resume")
 
 
+GLOB_CHARACTERS = set("*?[]{}\\")
+
+
+@contextlib.contextmanager
+def plain_prefix(path):
+    """Saver.restore matches a checkpoint prefix as a glob pattern (so `runs/lr[2e-3]/ck`
+    would not find its own files): a prefix whose folder holds glob characters is reached
+    through a symlink in a private temp folder, so the user's path is never a pattern."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not GLOB_CHARACTERS & set(folder):
+        yield path
+        return
+    private = tempfile.mkdtemp(prefix="gan-restore-")
+    link = os.path.join(private, "run")
+    os.symlink(folder, link)
+    try:
+        yield os.path.join(link, os.path.basename(path))
+    finally:
+        os.remove(link)
+        os.rmdir(private)
+
+
 def compare_with_graph(path, graph_shapes, allow_extra=False):
     """None if the checkpoint at path holds the graph's variables and shapes, else why not.
 
     allow_extra: the checkpoint may hold more (a sampler needs no optimizer slots)."""
-    saved = {name: shape for name, shape in tf.train.list_variables(path)
-             if name not in OLD_DATA_VARIABLES}
+    with plain_prefix(path) as plain:
+        listed = tf.train.list_variables(plain)
+    saved = {name: shape for name, shape in listed if name not in OLD_DATA_VARIABLES}
     for name, shape in sorted(graph_shapes.items()):
         if name not in saved:
             return f"it has no variable {name}"
@@ -134,7 +157,8 @@ def restore_newest(sess, saver, folder, graph_shapes, log=print, allow_extra=Fal
                 f"script or with other settings; use its own settings, or another "
                 f"--checkpoint-dir")
         try:
-            saver.restore(sess, path)
+            with plain_prefix(path) as plain:
+                saver.restore(sess, plain)
         except READ_ERRORS as e:
             skipped.append((step, e))
             continue
@@ -150,15 +174,33 @@ def restore_newest(sess, saver, folder, graph_shapes, log=print, allow_extra=Fal
     return None
 
 
+def generator_only(folder):
+    """True if the newest readable checkpoint in folder holds G alone (a folder written by
+    --export-generator, such as the shipped pretrained/ ones): it can draw, not train."""
+    for step in checkpoint_steps(folder):
+        try:
+            with plain_prefix(checkpoint_path(folder, step)) as plain:
+                names = [name for name, _ in tf.train.list_variables(plain)]
+        except READ_ERRORS:
+            continue
+        return not any(name.startswith("discriminator/") for name in names)
+    return False
+
+
 def read_config(folder):
     """config.json's JSON (not yet checked: config.check_saved does that), or None if absent."""
     path = os.path.join(folder, CONFIG_FILE)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return None
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError, RecursionError) as e:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"{path} is over {MAX_CONFIG_BYTES >> 20} MB, not a run's "
+                                  f"settings (about 1 kB); move it away or pass another "
+                                  f"--checkpoint-dir")
+        return json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError, MemoryError) as e:
         raise CheckpointError(f"{path} is not readable JSON ({str(e)[:100]}); fix or delete it")
 
 
@@ -171,27 +213,54 @@ class RunLock:
     """One trainer per folder: an exclusive flock on folder/train.lock. The kernel takes and
     releases it atomically, also when the process is killed, so two trainers started in the
     same instant cannot both hold it and no lock is ever left stale. The file holds the
-    owner's PID, for the message."""
+    owner's PID, for the message. It is opened with O_NOFOLLOW: a symlink put in its place is
+    refused, never truncated through. A start that fails and leaves the folder holding nothing
+    but the lock removes the lock too (the holder checks, after the flock, that the name still
+    names its file, so removing it is safe)."""
 
     def __init__(self, folder, flag="--checkpoint-dir"):
         self.folder, self.flag = folder, flag
         self.path = os.path.join(folder, LOCK_FILE)
         self.fd = None
 
+    def open(self):
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP or os.path.islink(self.path):
+                raise CheckpointError(f"{self.path} is a symlink, not this repository's lock "
+                                      f"file; remove the link, or pass another {self.flag}")
+            raise CheckpointError(f"cannot open {self.path} ({e.strerror}); fix the folder's "
+                                  f"permissions, or pass another {self.flag}")
+
     def __enter__(self):
         os.makedirs(self.folder, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise CheckpointError(f"another training run (pid {owner}) is using {self.folder}; "
-                                  f"wait for it, stop it, or pass another {self.flag}")
+        while True:
+            fd = self.open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                owner = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise CheckpointError(f"another training run (pid {owner}) is using "
+                                      f"{self.folder}; wait for it, stop it, or pass another "
+                                      f"{self.flag}")
+            try:
+                same = os.path.samestat(os.fstat(fd), os.lstat(self.path))
+            except OSError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the file was removed or replaced after we opened it: again
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
         return self
 
-    def __exit__(self, *exc):
-        os.close(self.fd)  # releases the lock; the file stays, so a waiting opener sees one inode
+    def __exit__(self, exc_type, *exc):
+        try:
+            if exc_type is not None and os.listdir(self.folder) == [LOCK_FILE]:
+                os.remove(self.path)  # a failed start leaves nothing behind
+        except OSError:
+            pass
+        os.close(self.fd)  # releases the lock

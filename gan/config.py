@@ -1,7 +1,7 @@
 """A run's configuration: flags parsed, the saved config.json merged in, validated once, frozen.
 
-    flags, explicit, parser = parse(spec, argv)
-    values = merge_saved(spec, flags, explicit, read_saved(parser, folder))  # disk's architecture
+    flags, explicit, cli = parse(spec, argv)
+    values = merge_saved(spec, flags, explicit, read_saved(cli, folder))  # disk's architecture
     cfg = freeze(spec, values, explicit)          # checks, device, recipe changes; frozen
     cfg = fit_to_data(cfg, explicit, num_examples)  # steps per epoch, steps, `epoch` intervals
 
@@ -24,6 +24,7 @@ import tensorflow as tf
 from gan.checkpoints import read_config
 from gan.data import resolve_kind
 from gan.errors import UsageError
+from gan.files import same_or_inside
 from gan.flags import (CommandLine, bounded_int, digit_list, interval,
                        positive_float, positive_int, recipe_type, unit_interval)
 from gan.machine import cpu_flags
@@ -366,6 +367,66 @@ def check_writable(folder, flag):
         raise UsageError(f"{flag} {folder} is not writable ({e.strerror}); choose another folder")
 
 
+def check_outputs_apart(cfg):
+    """An output folder that is also one of the command's inputs is refused: samples or
+    checkpoints written into the data (a picture folder is read with its subfolders), or the
+    samples mixed into the checkpoint folder."""
+    outs = [("--sample-dir", cfg.sample_dir)]
+    ins = [("--data-dir", cfg.data_dir)]
+    if not cfg.generate:
+        outs.append(("--checkpoint-dir", cfg.checkpoint_dir))
+    else:
+        ins.append(("--checkpoint-dir", cfg.checkpoint_dir))
+    for out_flag, out in outs:
+        for in_flag, folder in ins + [o for o in outs if o[0] != out_flag]:
+            if out_flag == "--checkpoint-dir" and in_flag == "--sample-dir":
+                continue  # said once, the other way round
+            mnist_files = in_flag == "--data-dir" and cfg.dataset == "mnist"
+            if (os.path.realpath(out) == os.path.realpath(folder) if mnist_files
+                    else same_or_inside(out, folder)):
+                where = "is" if os.path.realpath(out) == os.path.realpath(folder) else "lies in"
+                raise UsageError(f"{out_flag} {out} {where} {in_flag} {folder}; give each its own "
+                                 f"folder")
+
+
+def check_export_folder(cfg):
+    """--export-generator DIR, checked before anything is written: a name, a new or empty
+    folder, apart from the folders the command reads and writes."""
+    folder = cfg.export_generator
+    if folder is None:
+        return
+    if not folder.strip():
+        raise UsageError("--export-generator needs a folder name, e.g. exports/dcgan")
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"--export-generator {folder} is a file; name a new folder")
+    for flag, other in (("--checkpoint-dir", cfg.checkpoint_dir), ("--sample-dir", cfg.sample_dir),
+                        ("--data-dir", cfg.data_dir)):
+        if same_or_inside(folder, other) or same_or_inside(other, folder):
+            raise UsageError(f"--export-generator {folder} overlaps {flag} {other}, which this "
+                             f"command reads or writes; name a new folder apart from it")
+    if os.path.isdir(folder) and os.listdir(folder):
+        raise UsageError(f"--export-generator {folder} is not empty; name a new folder")
+
+
+def check_saved_data_dir(cfg, explicit, log=print):
+    """A data folder read back from config.json is a place to read, never to write: MNIST is
+    fetched or rebuilt only into a folder the user typed, or the default one, and the run says
+    where it will go."""
+    if cfg.dataset != "mnist":
+        return
+    from utils import SPLIT_FILES
+    missing = [n for n in SPLIT_FILES["train"] if not os.path.exists(os.path.join(cfg.data_dir, n))]
+    if not missing:
+        return
+    typed = "data_dir" in explicit
+    default = os.path.abspath(cfg.data_dir) == os.path.abspath(DATA_DIR_DEFAULT)
+    if not typed and not default:
+        raise UsageError(f"this run's config.json names --data-dir {cfg.data_dir}, which lacks "
+                         f"{missing[0]}; MNIST is fetched only into a folder you name: pass "
+                         f"--data-dir {cfg.data_dir} (or another folder) to fetch it there")
+    log(f"MNIST is not in {cfg.data_dir}: preparing it there")
+
+
 def freeze(spec, values, explicit, log=print):
     """Check every setting that needs neither data nor graph, add the device and the recipe's
     graph changes, and freeze the result (fit_to_data adds what follows from the data)."""
@@ -417,7 +478,9 @@ def freeze(spec, values, explicit, log=print):
         raise UsageError("--refine and --reject are two ways to sample; pick one")
     if not 0 <= values.get("reject_percentile", 0) < 100:
         raise UsageError(f"--reject-percentile {values['reject_percentile']}: use 0 to below 100")
-    for flag in ("digit", "walk", "walk_digits", "export_generator", "refine", "reject"):
+    if values.get("export_generator") is not None and not values["generate"]:
+        raise UsageError("--export-generator only applies with --generate")
+    for flag in ("digit", "walk", "walk_digits", "refine", "reject"):
         if values.get(flag) and not values["generate"]:
             raise UsageError(f"--{flag.replace('_', '-')} only applies with --generate")
     if values.get("shape_steps") and not values.get("refine"):

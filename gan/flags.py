@@ -11,10 +11,10 @@ SCRIPTS = ("gan_mlp", "dcgan", "cgan", "lsgan")  # the article scripts; the only
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose usage errors are one line on stderr (exit 2), not the usage block, and
-    which takes no abbreviation (--checkpoint is not --checkpoint-dir)."""
+    which takes no abbreviations: `--checkpoint` is not quietly `--checkpoint-dir`."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
+        kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
 
     def error(self, message):

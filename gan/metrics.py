@@ -48,7 +48,9 @@ class Classifier:
             saver = v1.train.Saver(v1.global_variables())
             self.sess = v1.Session(graph=self.graph)
             try:
-                saver.restore(self.sess, path)
+                from gan.checkpoints import plain_prefix
+                with plain_prefix(path) as plain:  # TensorFlow globs the prefix
+                    saver.restore(self.sess, plain)
             except (tf.errors.OpError, ValueError) as e:
                 raise UsageError(f"the classifier in {folder} is damaged ({type(e).__name__}); "
                                  f"restore it with `git checkout classifier/`, or run "

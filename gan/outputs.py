@@ -20,7 +20,7 @@ import re
 import numpy as np
 
 from gan.errors import UsageError
-from gan.files import atomic_write_bytes, why_write_failed
+from gan.files import atomic_write_bytes, create_new_file, why_write_failed
 from utils import save_gif
 
 RUN_MARKER = "run.json"
@@ -63,36 +63,42 @@ def files_like(folder, patterns):
 
 def claim_sample_dir(sample_dir, run_id, checkpoint_dir, adopt=False):
     """Make sample_dir this run's, or refuse: it holds another run's samples or the user's files.
+    True if this call made the claim (run.json is new), False if the folder was already ours.
 
-    adopt: a run saved before runs had ids takes over its unmarked sample folder. A claim left
-    by a start of this same folder pair that failed before training (no config.json) is taken
-    over too."""
+    Ownership is the run id in run.json, and only that: a folder claimed by a run stays that
+    run's when its checkpoint folder is moved, renamed or loses a file, and another run is
+    refused in one line that says how to hand it over. adopt: a run saved before runs had ids
+    takes over its unmarked sample folder."""
     path = os.path.join(sample_dir, RUN_MARKER)
-    ours = {"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)}
     marker = read_marker(sample_dir)
-    if marker is None and os.path.exists(path):
-        raise UsageError(f"{path} is unreadable; delete it if no run uses {sample_dir}, or pass "
-                         f"another --sample-dir")
+    if marker is None and os.path.lexists(path):
+        raise UsageError(f"{path} is unreadable or not a file; delete it if no run uses "
+                         f"{sample_dir}, or pass another --sample-dir")
     if marker is None:
         found = files_like(sample_dir, TRAINING_OUTPUTS)
         if found and not adopt:
             raise UsageError(f"--sample-dir {sample_dir} holds {found[0]} and other files this run "
                              f"did not write; pass another --sample-dir, or move them away")
-        try:  # O_EXCL: of two runs claiming one new folder at once, exactly one gets it
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:  # another start claimed it this instant: decide again
-            return claim_sample_dir(sample_dir, run_id, checkpoint_dir)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(ours))
-        return
+        ours = {"run_id": run_id, "checkpoint_dir": os.path.abspath(checkpoint_dir)}
+        # whole, and only if absent: of two runs claiming one new folder at once, one gets it
+        if create_new_file(path, json.dumps(ours).encode()):
+            return True
+        return claim_sample_dir(sample_dir, run_id, checkpoint_dir)  # claimed this instant
     if marker["run_id"] == run_id:
-        return
-    abandoned = marker.get("checkpoint_dir") == ours["checkpoint_dir"] and not os.path.exists(
-        os.path.join(checkpoint_dir, "config.json"))
-    if not abandoned:
-        raise UsageError(f"--sample-dir {sample_dir} holds the samples of another run (not the one "
-                         f"in {checkpoint_dir}); pass another --sample-dir")
-    atomic_write_bytes(path, json.dumps(ours).encode())
+        return False
+    where = marker.get("checkpoint_dir")
+    raise UsageError(f"--sample-dir {sample_dir} holds the samples of another run (run id "
+                     f"{marker['run_id']}" + (f", started in {where}" if isinstance(where, str)
+                                              else "") +
+                     f"), not the one in {checkpoint_dir}; pass another --sample-dir, or delete "
+                     f"{path} yourself to hand the folder to this run")
+
+
+def release_claim(sample_dir, run_id):
+    """Undo a claim this start just made (its config.json could not be written)."""
+    path = os.path.join(sample_dir, RUN_MARKER)
+    if read_owner(sample_dir) == run_id and not os.path.islink(path):
+        os.remove(path)
 
 
 GENERATED_MARKER = "generated.json"
@@ -187,7 +193,9 @@ def is_number(text):
 def truncate_loss_log(path, last_step):
     """Keep the rows up to last_step, so a resumed run neither duplicates nor skips rows."""
     rows = [r for r in read_loss_log(path) if int(r["step"]) <= last_step]
-    buffer = io.StringIO()
+    if not rows and not os.path.lexists(path):
+        return  # nothing to keep and nothing there: no empty table
+    buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, LOSS_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
@@ -195,12 +203,18 @@ def truncate_loss_log(path, last_step):
 
 
 def append_loss_rows(path, rows):
-    new_file = not os.path.exists(path)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, LOSS_COLUMNS, extrasaction="ignore")
-        if new_file:
-            writer.writeheader()
-        writer.writerows(rows)
+    """Add rows to the CSV by writing it whole again (temp file + rename): a full disk or a kill
+    leaves the previous table, and a symlink there is replaced, never appended through."""
+    old = b""
+    if os.path.lexists(path) and not os.path.islink(path):
+        with open(path, "rb") as f:
+            old = f.read()
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, LOSS_COLUMNS, extrasaction="ignore")
+    if not old:
+        writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, old + buffer.getvalue().encode())
 
 
 def smoothed(values, weight=0.9):

