@@ -192,7 +192,10 @@ def main(argv=None):
     parser = config.OneLineParser(prog="evaluate.py", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--checkpoint-dir", help="a training run's folder, e.g. checkpoints/dcgan")
-    parser.add_argument("--images", help="a .npy of images to score (layouts and ranges above)")
+    parser.add_argument("--images", metavar="NPY",
+                        help="a .npy of images to score, e.g. --generate's generated.npy: "
+                             "[N, 28, 28], [N, 28, 28, 1] or [N, 784]; uint8 0-255, or floats "
+                             "in [0, 1] or [-1, 1] (the range it assumed is printed)")
     parser.add_argument("--num-images", type=config.bounded_int(MIN_IMAGES, config.MAX_IMAGES),
                         default=10000, help="images generated from --checkpoint-dir")
     parser.add_argument("--seed", type=config.bounded_int(0, config.MAX_SEED), default=0,

@@ -38,7 +38,7 @@ COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no conflict
 # Their value in runs saved before these flags existed, or before their default changed.
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article", "precision": "fp32", "base_channels": 64}
-NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames", "walk_digits",
+NOT_SAVED = ("fresh", "generate", "digit", "code", "code_grid", "num_images", "walk", "walk_frames", "walk_digits",
              "export_generator", "refine", "refine_rate", "refine_layer", "reject",
              "reject_percentile", "shape_steps", "shape_rate", "help")
 
@@ -63,7 +63,10 @@ def build_parser(spec):
                      help="images per step")
     run.add_argument("--data-dir", default=DATA_DIR_DEFAULT,
                      help="MNIST IDX files (fetched if absent), or a folder of pictures (dcgan)")
-    run.add_argument("--sample-dir", default=None, help="default: samples/<model>")
+    run.add_argument("--sample-dir", default=None,
+                     help="grids, GIF, loss log and plot, and --generate's files; default: the "
+                          "checkpoint folder's own: checkpoints/X -> samples/X, any other "
+                          "folder F -> F/samples (a resumed run keeps the folder it has)")
     run.add_argument("--checkpoint-dir", default=None, help="default: checkpoints/<model>")
     run.add_argument("--sample-every", type=interval, default=500,
                      help="steps between sample grids, or 'epoch'")
@@ -86,13 +89,16 @@ def build_parser(spec):
                           "AVX512-BF16, else fp32 (GPUs too: fp16's quality is unmeasured); "
                           "printed, saved, and kept on resume")
     run.add_argument("--seed", type=bounded_int(0, MAX_SEED), default=0,
-                     help="fixes initial weights, data order, noise and the sample grid's z")
+                     help="fixes initial weights, data order, noise and the sample grid's z; "
+                          "with --generate it picks the images drawn")
     run.add_argument("--fresh", action="store_true",
                      help="delete this run's checkpoints and samples (same script, folders it "
                           "owns) and start over")
     gen = parser.add_argument_group("generate")
     gen.add_argument("--generate", action="store_true",
-                     help="restore the newest checkpoint and write a grid of new images")
+                     help="restore the newest checkpoint and write a near-square grid of new "
+                          "images (generated.png, .npy) into the run's sample folder; --seed "
+                          "picks them: the same seed gives the same images, another seed others")
     gen.add_argument("--num-images", type=bounded_int(1, MAX_IMAGES), default=64,
                      help="images written by --generate")
     gen.add_argument("--walk", action="store_true",
@@ -109,7 +115,17 @@ def build_parser(spec):
                          help="with --generate: also walk_digits.gif (and .npy): each image's "
                               "style stays while its digit morphs 0 -> 1 -> ... -> 9")
         gen.add_argument("--digit", type=digit_list, default=None,
-                         help="with --generate: only these digits, e.g. 7 or 1,3,5")
+                         help="with --generate: only these digits, e.g. 7 or 1,3,5; one "
+                              "block of rows per digit")
+    if "code" in (spec.recipe_changes or {}):
+        gen.add_argument("--code", type=digit_list, default=None, metavar="K",
+                         help="with --generate: hold InfoGAN's categorical code (the argmax of "
+                              "z's last 10 entries) at K, or at each of K1,K2,... (one block of "
+                              "rows each); runs whose recipe has the `code` change only")
+        gen.add_argument("--code-grid", action="store_true",
+                         help="with --generate: one row per code value 0-9 (or per --code "
+                              "value), each column one noise held across the rows, as InfoGAN's "
+                              "figure; --num-images is spread over the rows, rounded up")
     model = parser.add_argument_group("model")
     model.add_argument("--loss", choices=sorted(losses.LOSSES), default="gan",
                        help="gan: sigmoid cross-entropy; lsgan: least squares")
@@ -182,16 +198,53 @@ def explicit_flags(parser, argv):
     return set(vars(quiet.parse_known_args(argv)[0]))
 
 
+def inside(path, folder):
+    """path's part below folder (both taken from the current folder), or None if it is not
+    below it."""
+    below = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    return None if below == os.curdir or below.split(os.sep)[0] == os.pardir else below
+
+
+def default_sample_dir(checkpoint_dir):
+    """The sample folder of a checkpoint folder where --sample-dir is not typed: checkpoints/X
+    -> samples/X, any other folder F -> F/samples. Two checkpoint folders never get the same
+    one (F/samples is below samples/ only if F is, and such an F is refused)."""
+    below = inside(checkpoint_dir, "checkpoints")
+    if below is not None:
+        return os.path.join("samples", below)
+    if inside(checkpoint_dir, "samples") is not None or os.path.abspath(
+            checkpoint_dir) == os.path.abspath("samples"):
+        raise UsageError(f"--checkpoint-dir {checkpoint_dir} is inside samples/, where sample "
+                         f"folders go; pass --sample-dir too, or keep checkpoints elsewhere")
+    return os.path.join(checkpoint_dir, "samples")
+
+
+def resumed_sample_dir(flags, explicit, saved):
+    """A resumed run (or --generate) without --sample-dir keeps the sample folder its
+    config.json names, if that folder's run.json says it is this run's (runs saved before
+    sample folders followed their checkpoint folder); otherwise the default stays."""
+    if saved is None or "sample_dir" in explicit or not saved.get("run_id"):
+        return flags["sample_dir"]
+    from gan.outputs import read_owner
+    named = saved.get("sample_dir")
+    if isinstance(named, str) and named and read_owner(named) == saved["run_id"]:
+        return named
+    return flags["sample_dir"]
+
+
 def parse(spec, argv):
     """(flags as a dict with model and folders filled in, names typed, parser); bad flags exit 2."""
     parser = build_parser(spec)
     flags = vars(parser.parse_args(argv))
     flags["model"] = spec.name
-    flags["sample_dir"] = flags["sample_dir"] or os.path.join("samples", spec.name)
     flags["checkpoint_dir"] = flags["checkpoint_dir"] or os.path.join("checkpoints", spec.name)
+    try:
+        flags["sample_dir"] = flags["sample_dir"] or default_sample_dir(flags["checkpoint_dir"])
+    except UsageError as e:
+        parser.error(str(e))
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
                         ("recipe", None), ("digit", None), ("export_generator", None),
-                        ("walk_digits", False),
+                        ("walk_digits", False), ("code", None), ("code_grid", False),
                         ("refine", 0), ("reject", False), ("reject_percentile", 50.0),
                         ("shape_steps", 0), ("shape_rate", SHAPE_RATE_DEFAULT)):
         flags.setdefault(name, value)  # flags only some scripts have
@@ -295,6 +348,7 @@ def merge_saved(spec, flags, explicit, saved):
             if flag not in explicit:
                 values[flag] = saved[flag]
         values["run_id"] = saved.get("run_id")
+        values["sample_dir"] = resumed_sample_dir(flags, explicit, saved)
     if spec.picture_sizes and saved is not None and flags["generate"]:
         values["dataset"] = saved.get("dataset") or "mnist"  # no data read: the run's own kind
     elif spec.picture_sizes and saved is not None and saved.get("dataset") and not os.path.isdir(
@@ -434,7 +488,8 @@ def freeze(spec, values, explicit, log=print):
         raise UsageError("--refine and --reject are two ways to sample; pick one")
     if not 0 <= values.get("reject_percentile", 0) < 100:
         raise UsageError(f"--reject-percentile {values['reject_percentile']}: use 0 to below 100")
-    for flag in ("digit", "walk", "walk_digits", "export_generator", "refine", "reject"):
+    for flag in ("digit", "code", "code_grid", "walk", "walk_digits", "export_generator",
+                 "refine", "reject"):
         if values.get(flag) and not values["generate"]:
             raise UsageError(f"--{flag.replace('_', '-')} only applies with --generate")
     if values.get("shape_steps") and not values.get("refine"):
@@ -445,7 +500,26 @@ def freeze(spec, values, explicit, log=print):
         raise UsageError("pass --steps or --epochs, not both")
     values["changes"] = frozenset(spec.recipes.get(values["recipe"], values["recipe"].split(","))
                                   if spec.recipes else ())
+    check_code_flags(values)
     return RunConfig(values)
+
+
+def check_code_flags(values):
+    """--code and --code-grid need G to read InfoGAN's code: the recipe change `code`, on MNIST."""
+    flag = "--code" if values.get("code") else "--code-grid" if values.get("code_grid") else None
+    if flag is None:
+        return
+    if "code" not in values["changes"]:
+        raise UsageError(f"{flag}: the run in {values['checkpoint_dir']} (--recipe "
+                         f"{values['recipe']}) has no categorical code; it needs a run trained "
+                         f"with the `code` change (--recipe info)")
+    if values["dataset"] == "folder":
+        raise UsageError(f"{flag}: a picture-folder run has no categorical code (only MNIST "
+                         f"runs' G reads it)")
+    if values["z_dim"] < 10:
+        raise UsageError(f"{flag}: --z-dim {values['z_dim']} is smaller than the 10-way code")
+    if values.get("reject"):
+        raise UsageError(f"{flag} and --reject: --reject draws its own noise; pick one")
 
 
 def new_run(spec, argv, log=print):

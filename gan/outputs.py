@@ -127,19 +127,53 @@ def to_uint8(images):
     return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def image_grid(images, rows=None, border=1, border_value=128):
-    """Montage of uint8 images [N, H, W, C] with `border`-pixel gray borders, as the articles draw."""
+def grid_columns(blocks):
+    """Columns of a near-square grid of blocks of images, each block starting on a new row
+    (blocks: image counts; one block for a plain grid): the grid's longer side as short as it
+    can be, then the fewest empty cells, then the fewest rows (64 images: 8x8; 50: 7 rows of 8;
+    cgan's 64 over ten digits: ten rows of 7, one digit each)."""
+    blocks = [b for b in blocks if b > 0] or [1]
+    def shape(cols):
+        rows = sum(-(-b // cols) for b in blocks)
+        return max(rows, cols), rows * cols, rows
+    return min(range(1, max(blocks) + 1), key=shape)
+
+
+def image_grid(images, rows=None, border=1, border_value=128, blocks=None):
+    """Montage of uint8 images [N, H, W, C] with `border`-pixel gray borders, as the articles draw.
+
+    Near-square for any N (grid_columns); `blocks`: the counts of consecutive images that each
+    start a new row (cgan's digits: one row block per digit, wrapping within it); `rows`: that
+    many rows exactly."""
     images = np.asarray(images, np.uint8)
     n, h, w, c = images.shape
-    rows = rows or int(np.ceil(np.sqrt(n)))
-    cols = int(np.ceil(n / rows))
-    grid = np.full((border + rows * (h + border), border + cols * (w + border), c), border_value,
-                   np.uint8)
-    for i, image in enumerate(images):
-        r, col = divmod(i, cols)
+    blocks = [n] if blocks is None else list(blocks)
+    if sum(blocks) != n:
+        raise ValueError(f"blocks of {sum(blocks)} images for a grid of {n}")
+    cols = int(np.ceil(n / rows)) if rows else grid_columns(blocks)
+    places, row = [], 0
+    for count in blocks:
+        places += [(row + i // cols, i % cols) for i in range(count)]
+        row += -(-count // cols)
+    total_rows = max(rows or 0, row, 1)
+    grid = np.full((border + total_rows * (h + border), border + cols * (w + border), c),
+                   border_value, np.uint8)
+    for image, (r, col) in zip(images, places):
         top, left = border + r * (h + border), border + col * (w + border)
         grid[top:top + h, left:left + w] = image
     return grid[..., 0] if c == 1 else grid
+
+
+def block_sizes(labels):
+    """Lengths of the runs of equal consecutive labels (the row blocks of a grid)."""
+    labels = list(labels)
+    sizes = []
+    for i, label in enumerate(labels):
+        if i and label == labels[i - 1]:
+            sizes[-1] += 1
+        else:
+            sizes.append(1)
+    return sizes
 
 
 def png_bytes(image):
@@ -237,6 +271,9 @@ def smoothed(values, weight=0.9):
     return out
 
 
+FEW_POINTS = 30  # up to this many logged rows, the plot marks each one
+
+
 def plot_losses(csv_path, png_path, title=""):
     """Two panels: the losses (raw faint, smoothed strong), and D's mean output on real and on
     generated images, D(x) and D(G(z)), the usual sign of a GAN's health."""
@@ -257,8 +294,9 @@ def plot_losses(csv_path, png_path, title=""):
             if not kept:
                 continue
             x, y = zip(*kept)
-            ax.plot(x, y, color=colour, alpha=0.25, linewidth=1)
-            ax.plot(x, smoothed(y), color=colour, linewidth=2, label=name)
+            marker = "o" if len(x) <= FEW_POINTS else None  # a single point draws no line
+            ax.plot(x, y, color=colour, alpha=0.25, linewidth=1, marker=marker)
+            ax.plot(x, smoothed(y), color=colour, linewidth=2, label=name, marker=marker)
         ax.set_ylabel(label)
         if ax.lines:
             ax.legend(loc="best")
