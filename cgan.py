@@ -3,7 +3,7 @@
     python cgan.py                              # train: 6k iterations at a quarter width
     python cgan.py --width 1 --steps 60000      # the article's full-size run
     python cgan.py --generate --digit 7         # a grid of sevens from the newest checkpoint
-    python cgan.py --generate --digit 1,3,5     # one row per requested digit
+    python cgan.py --generate --digit 1,3,5     # a block of rows per requested digit
 
 The label enters D as a 28x28x10 one-hot map concatenated to the image, and G as a one-hot
 vector concatenated to z. One D step, then two G steps per iteration, as in the article.

@@ -4,7 +4,9 @@
     python dcgan.py --recipe article --batch-size 256 --learning-rate 1e-4 --beta1 0.9 \
         --steps 20000 --ema 0            # the article's exact graph and settings
     python dcgan.py --generate           # a grid of new digits from the newest checkpoint
-    python dcgan.py --data-dir pics/     # your own pictures (article 003), 64x64 RGB
+    python dcgan.py --generate --code 3  # InfoGAN's code held at 3 (--code-grid: a row per value)
+    python dcgan.py --data-dir pics/ --checkpoint-dir checkpoints/pics  # your own pictures
+                                         # (article 003), 64x64 RGB; samples in samples/pics
 
 Bugs of the article fixed in every recipe:
 - it fed MNIST in [0, 1] to a discriminator that also saw the generator's tanh output in

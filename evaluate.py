@@ -215,8 +215,10 @@ def main(argv=None):
     cli = CommandLine("evaluate.py", __doc__.split("\n")[0])
     what = cli.group("what to score")
     cli.add(what, "--checkpoint-dir", help="a training run's folder, e.g. checkpoints/dcgan")
-    cli.add(what, "--images", help="a .npy of images to score: [N, 28, 28], [N, 28, 28, 1] or "
-                                   "[N, 784]; uint8 0-255, or floats in [0, 1] or [-1, 1]")
+    cli.add(what, "--images", metavar="NPY",
+            help="a .npy of images to score, e.g. --generate's generated.npy: [N, 28, 28], "
+                 "[N, 28, 28, 1] or [N, 784]; uint8 0-255, or floats in [0, 1] or [-1, 1] (the "
+                 "range it assumed is printed)")
     cli.add(what, "--num-images", 10000, type=bounded_int(MIN_IMAGES, config.MAX_IMAGES),
             help="images generated from --checkpoint-dir")
     cli.add(what, "--seed", 0, type=bounded_int(0, config.MAX_SEED),

@@ -238,16 +238,38 @@ def holds_mnist(folder):
 # ---------------------------------------------------------------------------------------------
 # Montage and GIF
 
-def montage(images, rows=None, border=1, border_value=128):
-    """Montage of uint8 images [N, H, W, C] with `border`-pixel gray borders, as the articles draw."""
+def grid_columns(blocks):
+    """Columns of a near-square grid of blocks of images, each block starting on a new row
+    (blocks: image counts; one block for a plain grid): the grid's longer side as short as it
+    can be, then the fewest empty cells, then the fewest rows (64 images: 8x8; 50: 7 rows of 8;
+    cgan's 64 over ten digits: ten rows of 7, one digit each)."""
+    blocks = [b for b in blocks if b > 0] or [1]
+    def shape(cols):
+        rows = sum(-(-b // cols) for b in blocks)
+        return max(rows, cols), rows * cols, rows
+    return min(range(1, max(blocks) + 1), key=shape)
+
+
+def montage(images, rows=None, border=1, border_value=128, blocks=None):
+    """Montage of uint8 images [N, H, W, C] with `border`-pixel gray borders, as the articles draw.
+
+    Near-square for any N (grid_columns); `blocks`: the counts of consecutive images that each
+    start a new row (cgan's digits: one row block per digit, wrapping within it); `rows`: that
+    many rows exactly."""
     images = np.asarray(images, np.uint8)
     n, h, w, c = images.shape
-    rows = rows or int(np.ceil(np.sqrt(n)))
-    cols = int(np.ceil(n / rows))
-    grid = np.full((border + rows * (h + border), border + cols * (w + border), c), border_value,
-                   np.uint8)
-    for i, image in enumerate(images):
-        r, col = divmod(i, cols)
+    blocks = [n] if blocks is None else list(blocks)
+    if sum(blocks) != n:
+        raise ValueError(f"blocks of {sum(blocks)} images for a grid of {n}")
+    cols = int(np.ceil(n / rows)) if rows else grid_columns(blocks)
+    places, row = [], 0
+    for count in blocks:
+        places += [(row + i // cols, i % cols) for i in range(count)]
+        row += -(-count // cols)
+    total_rows = max(rows or 0, row, 1)
+    grid = np.full((border + total_rows * (h + border), border + cols * (w + border), c),
+                   border_value, np.uint8)
+    for image, (r, col) in zip(images, places):
         top, left = border + r * (h + border), border + col * (w + border)
         grid[top:top + h, left:left + w] = image
     return grid[..., 0] if c == 1 else grid

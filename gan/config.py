@@ -38,7 +38,7 @@ COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
 RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no conflict
 # Their value in runs saved before these flags existed, or before their default changed.
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article", "precision": "fp32", "base_channels": 64}
-NOT_SAVED = ("fresh", "generate", "digit", "num_images", "walk", "walk_frames", "walk_digits",
+NOT_SAVED = ("fresh", "generate", "digit", "code", "code_grid", "num_images", "walk", "walk_frames", "walk_digits",
              "export_generator", "refine", "refine_rate", "refine_layer", "reject",
              "reject_percentile", "shape_steps", "shape_rate", "help")
 
@@ -66,8 +66,10 @@ def build_parser(spec):
                  + (", or a folder of your pictures" if spec.picture_sizes else ""))
     cli.add(run, "--checkpoint-dir", None, shown=f"checkpoints/{spec.name}",
             help="where checkpoints and config.json go; a run there is resumed")
-    cli.add(run, "--sample-dir", None, shown=f"samples/{spec.name}",
-            help="where grids, the GIF and the loss log go")
+    cli.add(run, "--sample-dir", None,
+            shown="the checkpoint folder's own: checkpoints/X -> samples/X, any other folder "
+                  "F -> F/samples (a resumed run keeps the one it has)",
+            help="where grids, the GIF, the loss log and --generate's files go")
     cli.add(run, "--sample-every", 500, type=interval,
             help="steps between sample grids, or 'epoch'")
     cli.add(run, "--save-every", 1000, type=interval,
@@ -80,7 +82,8 @@ def build_parser(spec):
             help="auto: bf16 on a CPU with AMX or AVX512-BF16, else fp32; printed, saved and "
                  "kept on resume")
     cli.add(run, "--seed", 0, type=bounded_int(0, MAX_SEED),
-            help="fixes initial weights, data order and noise; with --generate, which samples")
+            help="fixes initial weights, data order and noise; with --generate it picks the "
+                 "images: the same seed gives the same images, another seed others")
     cli.add(run, "--fresh", False, action="store_true",
             help="delete this run's checkpoints and samples and start over")
 
@@ -113,12 +116,21 @@ def build_parser(spec):
 
     generate = cli.group("generate")
     cli.add(generate, "--generate", False, action="store_true",
-            help="restore the newest checkpoint and write a grid of new images")
+            help="restore the newest checkpoint and write a near-square grid of new images "
+                 "(generated.png, .npy) into the run's sample folder; --seed picks them")
     cli.add(generate, "--num-images", 64, type=bounded_int(1, MAX_IMAGES),
             help="images --generate writes")
     if spec.conditional:
         cli.add(generate, "--digit", None, type=digit_list,
-                help="only these digits, e.g. 7 or 1,3,5")
+                help="only these digits, e.g. 7 or 1,3,5; one block of rows per digit")
+    if "code" in (spec.recipe_changes or {}):
+        cli.add(generate, "--code", None, type=digit_list, metavar="K",
+                help="hold InfoGAN's categorical code (the argmax of z's last 10 entries) at K, "
+                     "or at each of K1,K2,... (one block of rows each); runs whose recipe has "
+                     "the `code` change only")
+        cli.add(generate, "--code-grid", False, action="store_true",
+                help="one row per code value 0-9 (or per --code value), each column one noise "
+                     "held across the rows, as InfoGAN's figure")
     cli.add(generate, "--walk", False, action="store_true",
             help="also walk.gif (and walk.npy): each image moves smoothly from its z to another "
                  "and back")
@@ -169,16 +181,54 @@ def add_guided_sampling_arguments(cli, group, advanced):
                  "fewer, surer samples")
 
 
+def inside(path, folder):
+    """path's part below folder (both taken from the current folder), or None if it is not
+    below it."""
+    below = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    return None if below == os.curdir or below.split(os.sep)[0] == os.pardir else below
+
+
+def default_sample_dir(checkpoint_dir):
+    """The sample folder of a checkpoint folder where --sample-dir is not typed: checkpoints/X
+    -> samples/X, any other folder F -> F/samples. Two checkpoint folders never get the same
+    one (F/samples is below samples/ only if F is, and such an F is refused)."""
+    below = inside(checkpoint_dir, "checkpoints")
+    if below is not None:
+        return os.path.join("samples", below)
+    if inside(checkpoint_dir, "samples") is not None or os.path.abspath(
+            checkpoint_dir) == os.path.abspath("samples"):
+        raise UsageError(f"--checkpoint-dir {checkpoint_dir} is inside samples/, where sample "
+                         f"folders go; pass --sample-dir too, or keep checkpoints elsewhere")
+    return os.path.join(checkpoint_dir, "samples")
+
+
+def resumed_sample_dir(flags, explicit, saved):
+    """A resumed run (or --generate) without --sample-dir keeps the sample folder its
+    config.json names, if that folder's run.json says it is this run's (runs saved before
+    sample folders followed their checkpoint folder); otherwise the default stays."""
+    if saved is None or "sample_dir" in explicit or not saved.get("run_id"):
+        return flags["sample_dir"]
+    from gan.outputs import read_owner
+    named = saved.get("sample_dir")
+    if isinstance(named, str) and named and read_owner(named) == saved["run_id"]:
+        return named
+    return flags["sample_dir"]
+
+
 def parse(spec, argv):
     """(values with model and folders filled in, names typed, the CommandLine); bad flags
     exit 2 with one line."""
     cli = build_parser(spec)
     flags, explicit = cli.parse(argv)
     flags["model"] = spec.name
-    flags["sample_dir"] = flags["sample_dir"] or os.path.join("samples", spec.name)
     flags["checkpoint_dir"] = flags["checkpoint_dir"] or os.path.join("checkpoints", spec.name)
+    try:
+        flags["sample_dir"] = flags["sample_dir"] or default_sample_dir(flags["checkpoint_dir"])
+    except UsageError as e:
+        cli.parser.error(str(e))
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
-                        ("recipe", None), ("digit", None), ("walk_digits", False)):
+                        ("recipe", None), ("digit", None), ("walk_digits", False),
+                        ("code", None), ("code_grid", False)):
         flags.setdefault(name, value)  # flags only some scripts have
     return flags, explicit, cli
 
@@ -280,6 +330,7 @@ def merge_saved(spec, flags, explicit, saved):
             if flag not in explicit:
                 values[flag] = saved[flag]
         values["run_id"] = saved.get("run_id")
+        values["sample_dir"] = resumed_sample_dir(flags, explicit, saved)
     if spec.picture_sizes and saved is not None and flags["generate"]:
         values["dataset"] = saved.get("dataset") or "mnist"  # no data read: the run's own kind
     elif spec.picture_sizes and saved is not None and saved.get("dataset") and not os.path.isdir(
@@ -480,7 +531,7 @@ def freeze(spec, values, explicit, log=print):
         raise UsageError(f"--reject-percentile {values['reject_percentile']}: use 0 to below 100")
     if values.get("export_generator") is not None and not values["generate"]:
         raise UsageError("--export-generator only applies with --generate")
-    for flag in ("digit", "walk", "walk_digits", "refine", "reject"):
+    for flag in ("digit", "code", "code_grid", "walk", "walk_digits", "refine", "reject"):
         if values.get(flag) and not values["generate"]:
             raise UsageError(f"--{flag.replace('_', '-')} only applies with --generate")
     if values.get("shape_steps") and not values.get("refine"):
@@ -491,7 +542,26 @@ def freeze(spec, values, explicit, log=print):
         raise UsageError("pass --steps or --epochs, not both")
     values["changes"] = frozenset(spec.recipes.get(values["recipe"], values["recipe"].split(","))
                                   if spec.recipes else ())
+    check_code_flags(values)
     return RunConfig(values)
+
+
+def check_code_flags(values):
+    """--code and --code-grid need G to read InfoGAN's code: the recipe change `code`, on MNIST."""
+    flag = "--code" if values.get("code") else "--code-grid" if values.get("code_grid") else None
+    if flag is None:
+        return
+    if "code" not in values["changes"]:
+        raise UsageError(f"{flag}: the run in {values['checkpoint_dir']} (--recipe "
+                         f"{values['recipe']}) has no categorical code; it needs a run trained "
+                         f"with the `code` change (--recipe info)")
+    if values["dataset"] == "folder":
+        raise UsageError(f"{flag}: a picture-folder run has no categorical code (only MNIST "
+                         f"runs' G reads it)")
+    if values["z_dim"] < 10:
+        raise UsageError(f"{flag}: --z-dim {values['z_dim']} is smaller than the 10-way code")
+    if values.get("reject"):
+        raise UsageError(f"{flag} and --reject: --reject draws its own noise; pick one")
 
 
 def new_run(spec, argv, log=print):

@@ -134,6 +134,18 @@ def to_uint8(images):
     return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def block_sizes(labels):
+    """Lengths of the runs of equal consecutive labels (the row blocks of a grid)."""
+    labels = list(labels)
+    sizes = []
+    for i, label in enumerate(labels):
+        if i and label == labels[i - 1]:
+            sizes[-1] += 1
+        else:
+            sizes.append(1)
+    return sizes
+
+
 def png_bytes(image):
     import imageio.v2 as imageio
     buffer = io.BytesIO()
@@ -226,6 +238,9 @@ def smoothed(values, weight=0.9):
     return out
 
 
+FEW_POINTS = 30  # up to this many logged rows, the plot marks each one
+
+
 def plot_losses(csv_path, png_path, title=""):
     """Two panels: the losses (raw faint, smoothed strong), and D's mean output on real and on
     generated images, D(x) and D(G(z)), the usual sign of a GAN's health."""
@@ -246,8 +261,9 @@ def plot_losses(csv_path, png_path, title=""):
             if not kept:
                 continue
             x, y = zip(*kept)
-            ax.plot(x, y, color=colour, alpha=0.25, linewidth=1)
-            ax.plot(x, smoothed(y), color=colour, linewidth=2, label=name)
+            marker = "o" if len(x) <= FEW_POINTS else None  # a single point draws no line
+            ax.plot(x, y, color=colour, alpha=0.25, linewidth=1, marker=marker)
+            ax.plot(x, smoothed(y), color=colour, linewidth=2, label=name, marker=marker)
         ax.set_ylabel(label)
         if ax.lines:
             ax.legend(loc="best")

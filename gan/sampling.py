@@ -23,6 +23,7 @@ from gan.errors import UsageError
 from gan.files import WriteFailed, atomic_write_bytes, remove_entry, save_npy
 from gan.flags import NUM_CLASSES
 import utils
+from gan.layers import CODE_SIZE
 
 v1 = tf.compat.v1
 
@@ -58,8 +59,10 @@ def grid_z(cfg, n, log=print):
 
 def grid_png(sess, sampler, spec, z):
     """The grid image (uint8) for z; cgan's has one row per digit."""
-    images = outputs.to_uint8(graph.images_of(sess, sampler, z, grid_labels(spec, len(z))))
-    return utils.montage(images, rows=NUM_CLASSES if spec.conditional else None)
+    labels = grid_labels(spec, len(z))
+    images = outputs.to_uint8(graph.images_of(sess, sampler, z, labels))
+    return utils.montage(images, blocks=None if labels is None else
+                         outputs.block_sizes(labels))
 
 
 def restored_sampler(spec, cfg, log=print):
@@ -149,7 +152,7 @@ def export_generator(spec, cfg, sess, model, step, folder, cli, log=print):
         raise UsageError(f"--export-generator {folder} is not empty; name a new folder")
     source = {v.op.name: v for v in model.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)}
     plain = cfg.replace(ema=0.0, checkpoint_dir=folder, run_id=uuid.uuid4().hex[:12],
-                        sample_dir=os.path.join("samples", cfg.model))
+                        sample_dir=config.default_sample_dir(folder))
     export = graph.build(spec, plain)
     values = {}
     for name in export.variable_shapes:
@@ -187,32 +190,75 @@ def current_umask():
     return umask
 
 
+
+def with_code(z, codes):
+    """z with InfoGAN's categorical code (the argmax of its last CODE_SIZE entries, as
+    layers.categorical_code reads it) set to codes: in each row the largest of those entries
+    trades places with the entry at the code, so the row's values stay the same values."""
+    z = np.array(z, np.float32)
+    tail, rows = z[:, -CODE_SIZE:], np.arange(len(z))
+    top = tail.argmax(axis=1)
+    largest, wanted = tail[rows, top].copy(), tail[rows, codes].copy()
+    tail[rows, top], tail[rows, codes] = wanted, largest
+    return z
+
+
+def generation_noise(cfg, seed):
+    """(z, codes or None) of --generate from seed: cfg.num_images draws; under --code each z's
+    code set (one block per value); under --code-grid one row per value whose columns share
+    their noise, --num-images rounded up to fill the rows."""
+    if cfg.code_grid:
+        values = cfg.code or list(range(CODE_SIZE))
+        columns = -(-cfg.num_images // len(values))
+        codes = np.repeat(values, columns)
+        return with_code(np.tile(draw_z(seed, columns, cfg.z_dim), (len(values), 1)), codes), codes
+    z = draw_z(seed, cfg.num_images, cfg.z_dim)
+    if not cfg.code:
+        return z, None
+    codes = np.array(cfg.code)[np.arange(cfg.num_images) * len(cfg.code) // cfg.num_images]
+    return with_code(z, codes), codes
+
+
+def in_digit_order(images, labels, digits):
+    """images and labels sorted (stably) into the order of digits: --reject keeps samples in
+    the order they passed, and the grid wants one block of rows per digit."""
+    rank = {d: i for i, d in enumerate(digits)}
+    order = np.argsort([rank[int(d)] for d in labels], kind="stable")
+    return images[order], labels[order]
+
+
 def generate(spec, cfg, cli=None, log=print):
     """--generate: a grid (PNG) and the images (.npy, uint8) from the newest checkpoint, and
-    with --walk a GIF of each image walking between two random points of z."""
+    with --walk a GIF of each image walking between two random points of z. cgan's digits and
+    --code's values each get a block of rows."""
     outputs.claim_generated_outputs(cfg.sample_dir)
     digits, labels = None, None
     if spec.conditional:
         digits = cfg.digit or list(range(NUM_CLASSES))
         labels = np.array(digits)[np.arange(cfg.num_images) * len(digits) // cfg.num_images]
-    rows = len(digits) if digits else None
     model, sess, step = restored_sampler(spec, cfg, log)
     with sess:
-        z = draw_z(cfg.seed, cfg.num_images, cfg.z_dim)
+        z, codes = generation_noise(cfg, cfg.seed)
         images, labels, _ = draw_images(sess, model, cfg, z, labels, log)
+        if digits is not None:
+            images, labels = in_digit_order(images, labels, digits)
+        blocks = outputs.block_sizes(labels if labels is not None else
+                                     codes if codes is not None else [0] * len(images))
+        rows = len(blocks) if cfg.code_grid else None  # one row per code value exactly
         png = os.path.join(cfg.sample_dir, "generated.png")
-        outputs.save_png(png, utils.montage(images, rows=rows))
+        outputs.save_png(png, utils.montage(images, rows=rows, blocks=blocks))
         save_npy(os.path.join(cfg.sample_dir, "generated.npy"), images)
         if labels is not None:
             save_npy(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
-        log(f"wrote {len(images)} images to {png} and generated.npy")
+        values = ", ".join(map(str, cfg.code or range(CODE_SIZE)))
+        held = "" if codes is None else f" (InfoGAN's code held at {values})"
+        log(f"wrote {len(images)} images to {png} and generated.npy{held}")
         if cfg.walk:  # from the grid's z to another draw: the first frame is the grid
-            frames = walk_frames(sess, model.sampler, z,
-                                 draw_z(cfg.seed + 1, cfg.num_images, cfg.z_dim),
+            frames = walk_frames(sess, model.sampler, z, generation_noise(cfg, cfg.seed + 1)[0],
                                  cfg.walk_frames, labels)
             save_npy(os.path.join(cfg.sample_dir, "walk.npy"), frames)
             gif = os.path.join(cfg.sample_dir, "walk.gif")
-            grids = [utils.montage(f, rows=rows) for f in frames]
+            grids = [utils.montage(f, rows=rows, blocks=blocks) for f in frames]
             utils.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
             log(f"wrote {gif} ({cfg.walk_frames} frames, and back) and walk.npy")
         if cfg.walk_digits:

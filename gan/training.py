@@ -173,11 +173,15 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
     when logged."""
     ops, schedule = model.train, Schedule.of(cfg)
     loss_csv = os.path.join(cfg.sample_dir, outputs.LOSS_CSV)
+    if step >= schedule.steps:
+        log(already_done(cfg, step))
+        return 0
     last_saved = step
     sess.run(ops.reshuffle)
     bar = tqdm(total=schedule.steps, initial=step, desc=cfg.model, unit="step",
                dynamic_ncols=True, file=sys.stdout, mininterval=0.5)
     rows, timer, timer_step, epoch_start = [], time.time(), step, time.time()
+    last_epoch_line = step  # epoch lines: at most one per --log-every (tiny folders' epochs)
 
     def flush_rows():
         outputs.best_effort(loss_csv, lambda: outputs.append_loss_rows(loss_csv, rows), log)
@@ -215,6 +219,9 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
         if schedule.epoch_ends(step):
             epoch_time, epoch_start = time.time() - epoch_start, time.time()
+        if schedule.epoch_ends(step) and (schedule.steps_per_epoch >= schedule.log_every
+                                          or step - last_epoch_line >= schedule.log_every):
+            last_epoch_line = step
             bar.write(f"epoch {step // schedule.steps_per_epoch}: step {step}, D loss "
                       f"{fetched['d_loss']:.4f}, G loss {fetched['g_loss']:.4f}, {epoch_time:.1f}s")
         if schedule.samples(step) or stopping:
@@ -237,6 +244,19 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
     bar.close()
     log(f"done: {step} steps; samples in {cfg.sample_dir}, checkpoints in {cfg.checkpoint_dir}")
     return 0
+
+
+def already_done(cfg, step):
+    """The line for a resumed run that is already at or past its --steps (or --epochs)."""
+    by_epochs = cfg.epochs and cfg.steps == cfg.epochs * cfg.steps_per_epoch
+    asked = (f"--epochs {cfg.epochs} ({cfg.steps} steps)" if by_epochs
+             else f"--steps {cfg.steps}")
+    more = (f"--epochs {step // cfg.steps_per_epoch + cfg.epochs}" if by_epochs
+            else f"--steps {2 * step}")
+    where = (f"has already trained the {asked}" if step == cfg.steps
+             else f"is already at step {step}, past {asked}")
+    return (f"done: nothing to train: {cfg.checkpoint_dir} {where} (the run's total, not steps "
+            f"to add); to train further, pass a larger total, e.g. {more}")
 
 
 def summary(values, prefix=""):
@@ -289,9 +309,10 @@ def check_checkpoint_dir_free(folder):
                          f"--checkpoint-dir")
 
 
-def start_fresh(spec, flags, saved):
+def start_fresh(spec, flags, saved, explicit=()):
     """--fresh: delete the previous run of this script in these folders, and only its files."""
-    folder, samples = flags["checkpoint_dir"], flags["sample_dir"]
+    folder = flags["checkpoint_dir"]
+    samples = config.resumed_sample_dir(flags, explicit, saved)  # where that run wrote them
     if saved is None:
         check_checkpoint_dir_free(folder)
     if saved is not None and saved["model"] != spec.name:
@@ -365,19 +386,19 @@ def main(spec, argv=None, log=print):
             config.check_writable(cfg.sample_dir, "--sample-dir")
             return sampling.generate(spec, cfg, cli, log)
         config.check_writable(flags["checkpoint_dir"], "--checkpoint-dir")
-        config.check_writable(flags["sample_dir"], "--sample-dir")
         with checkpoints.RunLock(flags["checkpoint_dir"]):
             saved = config.read_saved(cli, flags["checkpoint_dir"])
             if flags["fresh"]:  # checked as a new run before anything is deleted
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, None),
                                     explicit, log=log)
                 config.check_outputs_apart(cfg)
-                start_fresh(spec, flags, saved)
+                start_fresh(spec, flags, saved, explicit)
                 saved = None
             else:
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved),
                                     explicit, log=log)
                 config.check_outputs_apart(cfg)
+            config.check_writable(cfg.sample_dir, "--sample-dir")  # a resumed run's own
             if saved is None:
                 check_checkpoint_dir_free(cfg.checkpoint_dir)
             refuse_linked_folders(cfg.checkpoint_dir)

@@ -1,0 +1,211 @@
+"""Grids near-square for any count, cgan's digits and InfoGAN's code in row blocks, --code and
+--code-grid, the loss plot of short runs, epoch lines on small folders, the default sample
+folder, and the line for a run already past --steps (issue 28)."""
+
+import json
+import os
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+import cgan
+import dcgan
+from conftest import FAST, write_tiny_mnist
+from gan import config
+from gan import outputs
+from gan import sampling
+from gan import training
+import utils
+
+CELL = 29  # a 28-pixel image and its 1-pixel border
+
+
+def grid_shape(n, **kwargs):
+    """(rows, columns) of utils.montage of n 28x28 images."""
+    grid = utils.montage(np.zeros((n, 28, 28, 1), np.uint8), **kwargs)
+    return (grid.shape[0] - 1) // CELL, (grid.shape[1] - 1) // CELL
+
+
+@pytest.mark.parametrize("n, shape", [(64, (8, 8)), (50, (7, 8)), (100, (10, 10)), (1, (1, 1)),
+                                      (2, (1, 2)), (10, (3, 4)), (1000, (32, 32))])
+def test_plain_grids_are_near_square(n, shape):
+    rows, cols = grid_shape(n)
+    assert (rows, cols) == shape
+    assert rows * cols - n < cols  # never a row of padding alone
+
+
+def test_row_blocks_wrap_within_their_own_rows():
+    # cgan's plain --generate: 64 images over ten digits are ten rows of 6 or 7, one digit each
+    # (it was 10 rows of 7 whose digits straddled rows, the last row one image).
+    labels = np.arange(10)[np.arange(64) * 10 // 64]
+    blocks = outputs.block_sizes(labels)
+    assert sorted(blocks) == [6] * 6 + [7] * 4
+    assert grid_shape(64, blocks=blocks) == (10, 7)
+    # --digit 7: one block of 64 is 8x8 (it was a 1857x30 px strip); --digit 1,3,5: 9 rows of 8
+    assert grid_shape(64, blocks=[64]) == (8, 8)
+    assert grid_shape(64, blocks=[22, 21, 21]) == (9, 8)
+    images = np.concatenate([np.full((n, 2, 2, 1), v, np.uint8) for v, n in ((10, 4), (20, 2))])
+    grid = utils.montage(images, blocks=[4, 2])  # 10 10 / 10 10 / 20 20
+    np.testing.assert_array_equal(grid[1::3, 1::3], [[10, 10], [10, 10], [20, 20]])
+    grid = utils.montage(images[1:], blocks=[3, 2])  # 10 10 10 / 20 20 .
+    np.testing.assert_array_equal(grid[1::3, 1::3], [[10, 10, 10], [20, 20, 128]])
+
+
+def test_code_is_set_by_swapping_the_largest_entry():
+    z = sampling.draw_z(0, 500, 100)
+    codes = np.arange(500) % 10
+    held = sampling.with_code(z, codes)
+    np.testing.assert_array_equal(held[:, -10:].argmax(axis=1), codes)
+    np.testing.assert_array_equal(held[:, :-10], z[:, :-10])
+    np.testing.assert_array_equal(np.sort(held[:, -10:], axis=1), np.sort(z[:, -10:], axis=1))
+
+
+@pytest.fixture(scope="module")
+def info_run(tmp_path_factory):
+    """A 2-step dcgan run of its default `info` recipe (the code), and one of `stable`."""
+    base = tmp_path_factory.mktemp("info")
+    write_tiny_mnist(str(base / "mnist"))
+    runs = {}
+    for recipe in ("info", "stable"):
+        flags = ["--data-dir", str(base / "mnist"), "--checkpoint-dir", str(base / recipe),
+                 "--sample-dir", str(base / recipe / "s")]
+        assert training.main(dcgan.SPEC, flags + FAST + ["--steps", "2", "--recipe", recipe]) == 0
+        runs[recipe] = flags
+    return base, runs
+
+
+def test_code_holds_the_code_and_code_grid_has_a_row_per_value(info_run):
+    base, runs = info_run
+    samples = base / "info" / "s"
+    assert training.main(dcgan.SPEC, runs["info"] + ["--generate", "--num-images", "20",
+                                                      "--code", "3"]) == 0
+    three = np.load(samples / "generated.npy")
+    assert training.main(dcgan.SPEC, runs["info"] + ["--generate", "--num-images", "20"]) == 0
+    plain = np.load(samples / "generated.npy")
+    z = sampling.draw_z(0, 20, 100)
+    already = z[:, -10:].argmax(axis=1) == 3  # those draws had code 3 already: same images
+    assert already.any() and not already.all()
+    np.testing.assert_array_equal(three[already], plain[already])
+    assert not np.array_equal(three[~already], plain[~already])
+    # --code-grid: ten rows, each column's noise the same in every row; 20 images -> 2 columns
+    assert training.main(dcgan.SPEC, runs["info"] + ["--generate", "--num-images", "20",
+                                                      "--code-grid"]) == 0
+    grid = np.load(samples / "generated.npy")
+    png = imageio.imread(samples / "generated.png")
+    assert grid.shape[0] == 20 and png.shape == (1 + 10 * CELL, 1 + 2 * CELL)
+    for column in range(2):  # row k holds code k; the row of this z's own code is plain's
+        own = z[column, -10:].argmax()
+        np.testing.assert_array_equal(grid[2 * own + column], plain[column])
+    # --code 1,2 with --code-grid: two rows; --seed picks other images
+    assert training.main(dcgan.SPEC, runs["info"] + ["--generate", "--num-images", "5",
+                                                      "--code-grid", "--code", "1,2"]) == 0
+    assert imageio.imread(samples / "generated.png").shape == (1 + 2 * CELL, 1 + 3 * CELL)
+    assert training.main(dcgan.SPEC, runs["info"] + ["--generate", "--num-images", "20",
+                                                      "--seed", "1"]) == 0
+    assert not np.array_equal(np.load(samples / "generated.npy"), plain)
+
+
+def test_code_is_refused_in_one_line_where_the_run_has_none(info_run, capsys):
+    _, runs = info_run
+    assert training.main(dcgan.SPEC, runs["stable"] + ["--generate", "--code", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "has no categorical code" in err and "--recipe stable" in err
+    assert training.main(dcgan.SPEC, runs["info"] + ["--code", "3"]) == 2
+    assert "--code only applies with --generate" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # cgan has no code: not one of its flags
+        config.parse(cgan.SPEC, ["--generate", "--code", "3"])
+
+
+def test_cgan_digit_grid_is_square_not_a_strip(tmp_path, run_dirs):
+    assert training.main(cgan.SPEC, run_dirs + FAST + ["--steps", "1"]) == 0
+    assert training.main(cgan.SPEC, run_dirs + ["--generate", "--digit", "7"]) == 0
+    assert imageio.imread(tmp_path / "samples" / "generated.png").shape == (
+        1 + 8 * CELL, 1 + 8 * CELL)
+    assert training.main(cgan.SPEC, run_dirs + ["--generate"]) == 0
+    assert imageio.imread(tmp_path / "samples" / "generated.png").shape == (
+        1 + 10 * CELL, 1 + 7 * CELL)
+    labels = np.load(tmp_path / "samples" / "generated_labels.npy")
+    assert list(labels) == sorted(labels)
+
+
+def test_loss_plot_marks_a_single_point(tmp_path, monkeypatch):
+    """A 200-step gan_mlp run logs once: one point, which a plain line does not draw."""
+    import matplotlib.pyplot as plt
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    csv_path = str(tmp_path / "losses.csv")
+    outputs.append_loss_rows(csv_path, [dict(step=200, epoch=1, d_loss=1.2, g_loss=0.9,
+                                             d_real=0.6, d_fake=0.4, images_per_sec=100)])
+    outputs.plot_losses(csv_path, str(tmp_path / "losses.png"))
+    assert (tmp_path / "losses.png").exists()
+    lines = [line for ax in figures[0].axes for line in ax.lines]
+    assert len(lines) == 8 and all(line.get_marker() == "o" for line in lines)
+    # many points: plain lines, as before
+    outputs.append_loss_rows(csv_path, [dict(step=s, epoch=1, d_loss=1, g_loss=1, d_real=0.5,
+                                             d_fake=0.5, images_per_sec=1)
+                                        for s in range(201, 301)])
+    outputs.plot_losses(csv_path, str(tmp_path / "losses.png"))
+    assert all(line.get_marker() in (None, "None", "") for ax in figures[1].axes
+               for line in ax.lines)
+
+
+def test_epoch_lines_are_at_most_one_per_log_interval(tmp_path, run_dirs, capsys):
+    # 128 tiny images at batch 16: 8 steps an epoch, 5 epochs in 40 steps; --log-every 20
+    args = run_dirs + ["--batch-size", "16", "--log-every", "20", "--sample-every", "40",
+                       "--save-every", "40", "--steps", "40"]
+    assert training.main(dcgan.SPEC, args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert 1 <= len(lines) <= 2, lines
+
+
+def test_a_run_past_steps_says_why_it_stops(tmp_path, run_dirs, capsys):
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "4"]) == 0
+    capsys.readouterr()
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "already at step 4, past --steps 3" in out and "e.g. --steps 8" in out
+
+
+def test_default_sample_folder_follows_the_checkpoint_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    join = os.path.join
+    assert config.default_sample_dir(join("checkpoints", "pics")) == join("samples", "pics")
+    assert config.default_sample_dir(str(tmp_path / "checkpoints" / "a" / "b")) == join(
+        "samples", "a", "b")
+    assert config.default_sample_dir(join("pretrained", "cgan")) == join(
+        "pretrained", "cgan", "samples")
+    flags, _, _ = config.parse(dcgan.SPEC, [])
+    assert flags["sample_dir"] == join("samples", "dcgan")
+    flags, _, _ = config.parse(dcgan.SPEC, ["--checkpoint-dir", "runs/x", "--sample-dir", "s"])
+    assert flags["sample_dir"] == "s"
+    with pytest.raises(SystemExit):  # below samples/: its default could be another run's
+        config.parse(dcgan.SPEC, ["--checkpoint-dir", "samples/x"])
+
+
+def test_generate_writes_into_the_runs_own_folder_and_old_runs_keep_theirs(tmp_path,
+                                                                            monkeypatch):
+    """--checkpoint-dir pretrained-like folders no longer write into samples/<model>, and a
+    run saved by the previous version (samples/dcgan for any checkpoint folder) resumes there."""
+    monkeypatch.chdir(tmp_path)
+    write_tiny_mnist("MNIST_data")
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "2"]) == 0  # checkpoints/dcgan
+    mine = (tmp_path / "samples" / "dcgan" / "run.json").read_bytes()
+    assert training.main(dcgan.SPEC, ["--generate", "--num-images", "4"]) == 0
+    generated = (tmp_path / "samples" / "dcgan" / "generated.png").read_bytes()
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir", "other"]) == 0
+    assert training.main(dcgan.SPEC, ["--generate", "--checkpoint-dir", "other"]) == 0
+    assert (tmp_path / "other" / "samples" / "generated.png").exists()
+    assert (tmp_path / "samples" / "dcgan" / "generated.png").read_bytes() == generated
+    assert (tmp_path / "samples" / "dcgan" / "run.json").read_bytes() == mine
+    # The previous version's run: checkpoints/pics with its samples in samples/old, as its
+    # config.json and the folder's run.json say; it resumes and generates there.
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir",
+                                             "checkpoints/pics", "--sample-dir",
+                                             "samples/old"]) == 0
+    assert json.loads((tmp_path / "checkpoints" / "pics" / "config.json").read_text())[
+        "sample_dir"] == "samples/old"
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "4", "--checkpoint-dir",
+                                             "checkpoints/pics"]) == 0
+    assert (tmp_path / "samples" / "old" / "step_000004.png").exists()
+    assert not (tmp_path / "samples" / "pics").exists()
