@@ -421,7 +421,7 @@ def check_writable(folder, flag):
 def check_outputs_apart(cfg):
     """An output folder that is also one of the command's inputs is refused: samples or
     checkpoints written into the data (a picture folder is read with its subfolders), or the
-    samples mixed into the checkpoint folder."""
+    samples mixed into the checkpoint folder itself."""
     outs = [("--sample-dir", cfg.sample_dir)]
     ins = [("--data-dir", cfg.data_dir)]
     if not cfg.generate:
@@ -432,8 +432,12 @@ def check_outputs_apart(cfg):
         for in_flag, folder in ins + [o for o in outs if o[0] != out_flag]:
             if out_flag == "--checkpoint-dir" and in_flag == "--sample-dir":
                 continue  # said once, the other way round
-            mnist_files = in_flag == "--data-dir" and cfg.dataset == "mnist"
-            if (os.path.realpath(out) == os.path.realpath(folder) if mnist_files
+            # MNIST's files and a checkpoint folder are read by name, so a folder inside them
+            # (the default F/samples of a checkpoint folder F) mixes nothing; a picture folder
+            # is read with its subfolders.
+            by_name = (in_flag == "--data-dir" and cfg.dataset == "mnist") or (
+                {out_flag, in_flag} == {"--sample-dir", "--checkpoint-dir"})
+            if (os.path.realpath(out) == os.path.realpath(folder) if by_name
                     else same_or_inside(out, folder)):
                 where = "is" if os.path.realpath(out) == os.path.realpath(folder) else "lies in"
                 raise UsageError(f"{out_flag} {out} {where} {in_flag} {folder}; give each its own "
