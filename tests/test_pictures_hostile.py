@@ -1,0 +1,180 @@
+"""Hostile picture folders (issue 25): memory, files that are not pictures, pictures as a viewer
+shows them, and flags that do not apply to them. Tiny pictures made here with PIL."""
+
+import json
+import multiprocessing.pool
+import os
+import signal
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dcgan
+from gan import data
+from gan import memory
+from gan import training
+from conftest import FAST
+
+
+@pytest.fixture
+def deadline():
+    """Fail, rather than hang the suite, if the test takes over 60 s (a FIFO read, a pool
+    waiting for results that never come)."""
+    def expired(signum, frame):
+        raise TimeoutError("the test hung")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def write_pictures(folder, n=4, size=24):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+            folder / f"{i}.png")
+    return str(folder)
+
+
+def picture_run(tmp_path, folder, *flags):
+    return (["--data-dir", folder, "--sample-dir", str(tmp_path / "s"), "--checkpoint-dir",
+             str(tmp_path / "c"), "--image-size", "16", "--base-channels", "4"] + FAST
+            + ["--batch-size", "2", "--steps", "1"] + list(flags))
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Memory: estimated before decoding; running out while decoding is one line
+
+def test_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, capsys, monkeypatch):
+    folder = write_pictures(tmp_path / "pics")
+    monkeypatch.setattr(memory, "available", lambda: (1000, "MemAvailable in /proc/meminfo"))
+    monkeypatch.setattr(data, "decode_pictures", lambda *a, **k: pytest.fail("decoded"))
+    assert training.main(dcgan.SPEC, picture_run(tmp_path, folder)) == 1
+    line = one_error_line(capsys)
+    assert "4 pictures" in line and "16x16x3" in line and "needs about" in line
+    assert "fewer pictures" in line and "--image-size" in line
+    assert not os.path.exists(tmp_path / "c" / "config.json")
+
+
+def test_the_estimate_reads_meminfo_and_the_address_space_limit(monkeypatch):
+    have, where = memory.available()
+    assert have is not None and have > 0 and where
+    monkeypatch.setattr(memory, "address_space_left", lambda: 12345)
+    assert memory.available() == (12345, "the ulimit -v (RLIMIT_AS) left")
+
+
+def test_a_worker_out_of_memory_ends_the_pool_in_one_line(tmp_path, capsys, monkeypatch,
+                                                           deadline):
+    folder = write_pictures(tmp_path / "pics")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+    monkeypatch.setattr(data, "decode_picture", no_memory)  # the forked workers see it too
+    assert training.main(dcgan.SPEC, picture_run(tmp_path, folder)) == 1
+    line = one_error_line(capsys)
+    assert "ran out of memory decoding 4 pictures" in line and "--image-size" in line
+
+
+def test_the_result_thread_dying_of_memory_is_one_line_not_a_hang(tmp_path, capsys,
+                                                                   monkeypatch, deadline):
+    folder = write_pictures(tmp_path / "pics")
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+    # what happens when the parent cannot hold another result: the pool's result thread dies
+    monkeypatch.setattr(multiprocessing.pool.IMapIterator, "_set", no_memory)
+    with pytest.raises(memory.OutOfMemory, match="ran out of memory decoding 4 pictures"):
+        data.load_picture_folder(folder, 16, 3, workers=1)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Regular files only
+
+def test_symlinks_fifos_and_devices_are_not_read(tmp_path, capsys, deadline):
+    folder = tmp_path / "pics"
+    write_pictures(folder, n=2)
+    outside = write_pictures(tmp_path / "elsewhere", n=3)
+    os.symlink(os.path.join(outside, "0.png"), folder / "link.png")
+    os.symlink(outside, folder / "linked_folder")
+    os.symlink("/dev/zero", folder / "zero.png")
+    os.mkfifo(folder / "fifo.png")  # opening it would wait for a writer forever
+    images, skipped = data.load_picture_folder(str(folder), 16, 3, workers=2)
+    assert len(images) == 2 and skipped == 3
+    assert data.find_pictures(str(folder)) == ([str(folder / "0.png"), str(folder / "1.png")], 3)
+    assert data.decode_picture(str(folder / "link.png"), 16, 3) is None
+    assert data.decode_picture(str(folder / "fifo.png"), 16, 3) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Decoded as a viewer shows them
+
+def test_exif_orientation_is_applied(tmp_path):
+    upright = np.zeros((20, 10), np.uint8)
+    upright[:10] = 255  # tall, white on top
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # as a camera stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    stored.save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    picture = data.decode_picture(str(tmp_path / "photo.jpg"), 10, 1)[..., 0]
+    assert picture[:3].mean() > 200 and picture[-3:].mean() < 50
+
+
+def test_sixteen_bit_grayscale_keeps_its_shades(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (16, 1))
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode in data.SIXTEEN_BIT_MODES
+    for channels in (1, 3):
+        picture = data.decode_picture(str(tmp_path / "deep.png"), 16, channels)
+        row = picture[8, :, 0].astype(int)
+        assert row[0] <= 2 and row[-1] >= 250 and 100 <= row[8] <= 155, row
+        assert len(np.unique(row)) >= 12  # not clipped to white
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Image.new("LA", (8, 8), (0, 0)),
+    lambda: Image.new("RGBA", (8, 8), (0, 0, 0, 0)),
+    lambda: Image.new("1", (8, 8), 1),
+    lambda: Image.new("CMYK", (8, 8), (0, 0, 0, 0)),
+    lambda: Image.new("L", (8, 8), 255).convert("P"),
+], ids=["LA", "RGBA", "1", "CMYK", "P"])
+def test_every_mode_shows_white_as_white(tmp_path, make):
+    picture = make()
+    path = tmp_path / ("white.jpg" if picture.mode == "CMYK" else "white.png")
+    picture.save(path)
+    for channels in (1, 3):
+        assert data.decode_picture(str(path), 8, channels).min() >= 250
+
+
+def test_palette_transparency_is_white(tmp_path):
+    picture = Image.new("P", (8, 8), 0)
+    picture.putpalette([0, 0, 0] * 256)
+    picture.save(tmp_path / "clear.png", transparency=0)
+    for channels in (1, 3):
+        assert data.decode_picture(str(tmp_path / "clear.png"), 8, channels).min() >= 250
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. A flag that does not apply is refused, not recorded
+
+def test_recipe_on_a_picture_folder_is_refused_and_never_recorded(tmp_path, capsys):
+    folder = write_pictures(tmp_path / "pics")
+    assert training.main(dcgan.SPEC, picture_run(tmp_path, folder, "--recipe", "article")) == 2
+    line = one_error_line(capsys)
+    assert "--recipe" in line and "picture" in line
+    assert not os.path.exists(tmp_path / "c" / "config.json")
+    assert training.main(dcgan.SPEC, picture_run(tmp_path, folder)) == 0
+    with open(tmp_path / "c" / "config.json") as f:
+        assert "recipe" not in json.load(f)
+    assert training.main(dcgan.SPEC, ["--checkpoint-dir", str(tmp_path / "c"), "--sample-dir",
+                                      str(tmp_path / "s"), "--generate", "--num-images", "2",
+                                      "--recipe", "info"]) == 2
