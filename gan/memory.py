@@ -73,3 +73,57 @@ def check(need, what, fix):
     if have is not None and need > have:
         raise OutOfMemory(f"{what} needs about {gib(need)} of memory and {gib(have)} is "
                           f"available ({where}); {fix}")
+
+
+def tensor_bytes(tensor):
+    shape = tensor.shape
+    if shape.rank is None or not shape.is_fully_defined():
+        return 0
+    try:
+        size = tensor.dtype.size
+    except (TypeError, ValueError):  # resource handles, variants: no bytes of their own
+        return 0
+    n = 1
+    for d in shape.as_list():
+        n *= d
+    return n * size
+
+
+NOT_ACTIVATIONS = {"ReadVariableOp", "VarHandleOp", "VariableV2", "Identity", "Const",
+                   "Placeholder", "PlaceholderWithDefault", "Shape", "Reshape", "NoOp",
+                   "AssignVariableOp", "Assign"}
+
+
+def graph_bytes(graph):
+    """(bytes, its largest tensor's name and size) a training step of graph needs, roughly:
+    every variable (weights, Adam's slots, averages, the in-graph data) and as much again for
+    their gradients and updates, plus every forward activation twice (kept for the backward
+    pass, and its gradient). Only tensors whose shape is known when the graph is built count
+    (the sampler's, fed at any batch size, do not)."""
+    import tensorflow as tf
+    variables = (graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
+                 + graph.get_collection(tf.compat.v1.GraphKeys.LOCAL_VARIABLES))
+    weights = sum(tensor_bytes(v) for v in variables)
+    activations, largest = 0, (0, "")
+    for op in graph.get_operations():
+        scopes = op.name.split("/")
+        if (op.type in NOT_ACTIVATIONS or any(s.startswith("gradients") for s in scopes)
+                or not any(s.startswith(("generator", "discriminator")) for s in scopes[:-1])):
+            continue  # only G's and D's forward activations
+        for t in op.outputs:
+            n = tensor_bytes(t)
+            activations += n
+            largest = max(largest, (n, t.name))
+    for v in variables:
+        largest = max(largest, (tensor_bytes(v), v.op.name))
+    return 2 * weights + 2 * activations, largest
+
+
+GRAPH_FIX = ("use a smaller --batch-size or --z-dim (on pictures also a smaller --image-size "
+             "or --base-channels)")
+
+
+def check_graph(graph, fix=GRAPH_FIX):
+    """Refuse, in one line, a graph whose tensors would not fit in memory."""
+    need, (size, name) = graph_bytes(graph)
+    check(need, f"this graph (its largest tensor, {name}, is {gib(size)})", fix)
