@@ -147,9 +147,9 @@ def calibrate(sess, model, real_images, real_labels, draw, percentile):
     return rule
 
 
-def burn_in(sess, model, rule, draw, percentile, count=BURN_IN):
-    """Set the rule's d_max and gamma from `count` fresh samples of draw."""
-    burn = rule.logit(scores(sess, model, *draw(count)))
+def burn_in(sess, model, rule, draw, percentile, count=None):
+    """Set the rule's d_max and gamma from `count` (BURN_IN) fresh samples of draw."""
+    burn = rule.logit(scores(sess, model, *draw(count or BURN_IN)))
     rule.d_max = float(burn.max())
     rule.gamma = float(np.percentile(f_statistic(burn, rule.d_max), percentile))
     return rule
@@ -184,7 +184,7 @@ def reject_each_digit(sess, model, labels, draw, rule, percentile, rng, z_dim):
         where = np.flatnonzero(labels == digit)
         draw_digit = lambda count, d=digit: (draw(count)[0], np.full(count, d, labels.dtype))
         own = burn_in(sess, model, dataclasses.replace(rule, seen=0, kept=0), draw_digit,
-                      percentile, max(2000, BURN_IN // len(digits)))
+                      percentile, max(min(2000, BURN_IN), BURN_IN // len(digits)))
         z[where], _ = reject(sess, model, len(where), draw_digit, own, rng)
         seen, kept = seen + own.seen, kept + own.kept
     return z, seen, kept

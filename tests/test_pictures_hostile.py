@@ -178,3 +178,31 @@ def test_recipe_on_a_picture_folder_is_refused_and_never_recorded(tmp_path, caps
     assert training.main(dcgan.SPEC, ["--checkpoint-dir", str(tmp_path / "c"), "--sample-dir",
                                       str(tmp_path / "s"), "--generate", "--num-images", "2",
                                       "--recipe", "info"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Memory: the training graph is estimated before the session allocates it
+
+def test_a_graph_too_big_for_memory_is_refused_in_one_line(tmp_path, capsys, monkeypatch,
+                                                           run_dirs):
+    import lsgan
+    monkeypatch.setattr(memory, "available", lambda: (3 * 2 ** 30, "MemAvailable in /proc/meminfo"))
+    # z 100000 x 1024 weights, with Adam's slots and the average: several GiB
+    assert training.main(lsgan.SPEC, run_dirs + FAST + ["--steps", "1", "--z-dim", "100000"]) == 1
+    line = one_error_line(capsys)
+    assert "this graph" in line and "GiB" in line and "--z-dim" in line and "--batch-size" in line
+    assert not os.path.exists(tmp_path / "checkpoints" / "config.json")
+
+
+def test_tensorflow_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch, run_dirs):
+    import tensorflow as tf
+    from gan import graph
+
+    def exhausted(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with "
+                                               "shape[20000,14,14,32]\nmore detail")
+    monkeypatch.setattr(graph, "train_step", exhausted)
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1"]) == 1
+    line = one_error_line(capsys)
+    assert "ran out of memory" in line and "shape[20000,14,14,32]" in line
+    assert "--batch-size" in line

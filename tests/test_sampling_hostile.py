@@ -6,6 +6,7 @@ import csv
 import time
 
 import numpy as np
+import pytest
 
 import cgan
 import dcgan
@@ -25,6 +26,8 @@ def test_reject_keeps_every_requested_digit_in_its_number(tmp_path, run_dirs, mo
     # D scores every 1 far below every 3: pooled acceptance would keep threes only
     monkeypatch.setattr(guided_sampling, "scores", d_dislikes_ones)
     monkeypatch.setattr(guided_sampling, "fit_logistic", lambda x, y: (1.0, 0.0))
+    monkeypatch.setattr(guided_sampling, "BURN_IN", 1000)  # fewer samples: a faster test
+    monkeypatch.setattr(guided_sampling, "CALIBRATION", 100)
     assert training.main(cgan.SPEC, run_dirs + ["--generate", "--digit", "1,3", "--reject",
                                                 "--num-images", "20"]) == 0
     labels = np.load(tmp_path / "samples" / "generated_labels.npy")
@@ -32,13 +35,14 @@ def test_reject_keeps_every_requested_digit_in_its_number(tmp_path, run_dirs, mo
     assert np.load(tmp_path / "samples" / "generated.npy").shape[0] == 20
 
 
-def test_the_walk_starts_at_the_grid_under_reject_and_refine(tmp_path, run_dirs):
+@pytest.mark.parametrize("guided", [["--reject"], ["--refine", "2"]], ids=["reject", "refine"])
+def test_the_walk_starts_at_the_grid_written(guided, tmp_path, run_dirs, monkeypatch):
+    monkeypatch.setattr(guided_sampling, "BURN_IN", 1000)
     assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
-    for guided in (["--reject"], ["--refine", "2"]):
-        assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--num-images", "6", "--walk",
-                                                     "--walk-frames", "3"] + guided) == 0
-        frames = np.load(tmp_path / "samples" / "walk.npy")
-        np.testing.assert_array_equal(frames[0], np.load(tmp_path / "samples" / "generated.npy"))
+    assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--num-images", "6", "--walk",
+                                                 "--walk-frames", "3"] + guided) == 0
+    frames = np.load(tmp_path / "samples" / "walk.npy")
+    np.testing.assert_array_equal(frames[0], np.load(tmp_path / "samples" / "generated.npy"))
 
 
 def test_ctrl_c_during_the_walk_says_what_was_written(tmp_path, run_dirs, capsys, monkeypatch):
