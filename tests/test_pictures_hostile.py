@@ -206,3 +206,90 @@ def test_tensorflow_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch, run
     line = one_error_line(capsys)
     assert "ran out of memory" in line and "shape[20000,14,14,32]" in line
     assert "--batch-size" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. A parent stops its children and removes its temporary folder on SIGTERM
+
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if entry.isdigit() and int(fields[1]) == pid:
+            found.append((int(entry), command))
+    return found
+
+
+def test_sigterm_stops_picture_quality_its_child_and_its_temp_folder(tmp_path, tiny_mnist):
+    import subprocess
+    import sys
+    import time
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parent = subprocess.Popen(
+        [sys.executable, os.path.join(root, "bench", "picture_quality.py"), "--count", "64",
+         "--steps", "1000000", "--variants", "fp32-32", "--data-dir", tiny_mnist],
+        env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, child = time.time() + 300, None
+        while child is None and time.time() < deadline and parent.poll() is None:
+            time.sleep(0.5)
+            child = next((pid for pid, command in children_of(parent.pid)
+                          if "dcgan.py" in command), None)
+        assert child is not None, parent.communicate(timeout=60)
+        assert os.listdir(scratch)  # its temporary folder, while it runs
+        time.sleep(3)  # mid-run
+        parent.send_signal(signal.SIGTERM)
+        _, err = parent.communicate(timeout=180)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        left = child is not None and os.path.exists(f"/proc/{child}")
+        if left:  # an orphan would train on after the test
+            os.kill(child, signal.SIGKILL)
+    assert not left, "the dcgan.py child outlived its parent"
+    assert parent.returncode == 143
+    assert err.strip().splitlines() == ["picture_quality.py: error: stopped by SIGTERM"], err
+    assert os.listdir(scratch) == []
+
+
+def test_sigterm_stops_quality_sh_and_its_child(tmp_path):
+    """bench/quality.sh waits for its steps in the background, so SIGTERM stops the step too
+    (a stand-in Python that sleeps and writes its pid: no training here)."""
+    import subprocess
+    import time
+    fake = tmp_path / "python"
+    pid_file = tmp_path / "child.pid"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 300\n")
+    fake.chmod(0o755)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    name = f"test-sigterm-{os.getpid()}"
+    shell = subprocess.Popen(["bash", os.path.join(root, "bench", "quality.sh"), name,
+                              "dcgan.py"], env={**os.environ, "PYTHON": str(fake)},
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.time() < deadline:
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        shell.send_signal(signal.SIGTERM)
+        _, err = shell.communicate(timeout=30)
+        time.sleep(0.5)
+        left = os.path.exists(f"/proc/{child}")
+        if left:
+            os.kill(child, signal.SIGKILL)
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+        import shutil
+        shutil.rmtree(os.path.join(root, "runs", name), ignore_errors=True)
+    assert shell.returncode == 143 and not left
+    assert err.strip().splitlines()[-1].startswith("quality.sh: error: stopped by SIGTERM")
