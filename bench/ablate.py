@@ -20,6 +20,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import children  # noqa: E402
 from gan.flags import SCRIPTS, OneLineParser, exit_with_error  # noqa: E402  (no TensorFlow: flags first)
 import utils
 
@@ -144,6 +146,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     front, args = front_parser().parse_known_args(argv)
     check_grid_path(front.grid)
+    children.raise_on_sigterm()
     import importlib
     spec = importlib.import_module(front.model).SPEC  # imports TensorFlow
     from gan.errors import UserError
@@ -154,6 +157,8 @@ def main(argv=None):
         exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
         exit_with_error(PROG, "interrupted", 130)
+    except children.Terminated as e:  # its temporary folder (--ema) is removed on the way out
+        exit_with_error(PROG, f"stopped by {e}", 128 + e.signum)
     return 0
 
 

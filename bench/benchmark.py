@@ -22,6 +22,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import children  # noqa: E402
 from gan.flags import (SCRIPTS, OneLineParser, bounded_int, exit_with_error,  # noqa: E402
                        positive_float)
 
@@ -274,6 +276,7 @@ def main(argv=None):
         exit_with_error(PROG, "--variants bf16 is the CPU (oneDNN) rewrite and the graphs run on "
                               "the GPU; use fp16")
     ratios = []
+    children.raise_on_sigterm()
     try:
         dataset = random_mnist()
         rows = {}  # every row's config first: a variant this machine cannot run stops here
@@ -314,6 +317,8 @@ def main(argv=None):
         exit_with_error(PROG, str(e), e.exit_code)
     except KeyboardInterrupt:
         exit_with_error(PROG, "interrupted", 130)
+    except children.Terminated as e:  # subprocess.run killed the Keras child on the way out
+        exit_with_error(PROG, f"stopped by {e}", 128 + e.signum)
     if ratios:
         print(f"min ratio ours/baseline: {min(ratios):.2f}")
     else:

@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
+import children  # noqa: E402
 from benchmark import names_from  # noqa: E402  (no TensorFlow at import)
 from gan.flags import OneLineParser, bounded_int, exit_with_error, positive_float_upto  # noqa: E402
 
@@ -59,6 +60,8 @@ def parse_args(argv):
                         help="MNIST training digits written as pictures")
     parser.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=0,
                         help="dcgan.py's --seed for every variant")
+    parser.add_argument("--data-dir", default=os.path.join(ROOT, "MNIST_data"),
+                        help="MNIST's IDX files: the digits drawn, and evaluate.py's reference")
     parser.add_argument("--keep", default=None,
                         help="a new folder to keep the pictures and runs in (default: a "
                              "temporary folder, removed at the end)")
@@ -68,6 +71,7 @@ def parse_args(argv):
                      "of them")
     if not args.minutes:
         args.steps = args.steps or DEFAULT_STEPS
+    args.data_dir = os.path.abspath(args.data_dir)  # the children run in the repository root
     if args.keep and os.path.exists(args.keep):
         parser.error(f"--keep {args.keep} already exists; name a new folder")
     return args
@@ -96,14 +100,15 @@ def as_digits(pictures):
 
 
 def run(command, log):
-    """Run a repository script; its output goes to log; a failure stops the benchmark."""
+    """Run a repository script; its output goes to log; a failure stops the benchmark, and
+    Ctrl-C or SIGTERM stops the script too (children.run)."""
     with open(log, "a") as out:
-        done = subprocess.run([sys.executable] + command, cwd=ROOT, stdout=out,
-                              stderr=subprocess.STDOUT)
-    if done.returncode:
+        code = children.run([sys.executable] + command, cwd=ROOT, stdout=out,
+                            stderr=subprocess.STDOUT)
+    if code:
         with open(log) as f:  # its last lines: the folder may be a temporary one, removed on exit
             tail = [line.strip() for line in f.read().splitlines() if line.strip()][-1:]
-        exit_with_error(PROG, f"{command[0]} failed (exit {done.returncode}): "
+        exit_with_error(PROG, f"{command[0]} failed (exit {code}): "
                               f"{tail[0] if tail else 'no output'}", 1)
 
 
@@ -124,7 +129,7 @@ def train_and_score(name, folder, work, args):
     digits = os.path.join(runs, "digits.npy")
     np.save(digits, as_digits(pictures))
     scores = os.path.join(runs, "scores.json")
-    run(["evaluate.py", "--images", digits, "--json", scores], log)
+    run(["evaluate.py", "--images", digits, "--json", scores, "--data-dir", args.data_dir], log)
     with open(scores) as f:
         figures = json.load(f)["digits.npy"]
     return dict(seconds=seconds, figures=figures, images_per_sec=training_speed(runs),
@@ -144,7 +149,7 @@ def steps_trained(runs):
     return checkpoint_steps(os.path.join(runs, "checkpoints"))[0]
 
 
-def score_real_pictures(folder, work):
+def score_real_pictures(folder, work, data_dir):
     """The figures of real digits after the same trip (28 -> 64x64 RGB -> 28): the ceiling."""
     import numpy as np
     from PIL import Image
@@ -153,17 +158,21 @@ def score_real_pictures(folder, work):
     digits = os.path.join(work, "real_digits.npy")
     np.save(digits, as_digits(pictures))
     scores = os.path.join(work, "real_scores.json")
-    run(["evaluate.py", "--images", digits, "--json", scores], os.path.join(work, "real.log"))
+    run(["evaluate.py", "--images", digits, "--json", scores, "--data-dir", data_dir],
+        os.path.join(work, "real.log"))
     with open(scores) as f:
         return json.load(f)["real_digits.npy"]
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    children.raise_on_sigterm()
     try:
         return compare(args)
-    except KeyboardInterrupt:  # the running script got the Ctrl-C too, and stops cleanly
+    except KeyboardInterrupt:  # the running script is stopped, the temporary folder removed
         exit_with_error(PROG, "interrupted", 130)
+    except children.Terminated as e:
+        exit_with_error(PROG, f"stopped by {e}", 128 + e.signum)
 
 
 def compare(args):
@@ -174,7 +183,7 @@ def compare(args):
         os.makedirs(work, exist_ok=True)
         folder = os.path.join(work, "pictures")
         try:
-            write_digit_pictures(folder, args.count, os.path.join(ROOT, "MNIST_data"))
+            write_digit_pictures(folder, args.count, args.data_dir)
         except UserError as e:
             exit_with_error(PROG, str(e), e.exit_code)
         length = f"--minutes {args.minutes:g}" if args.minutes else f"--steps {args.steps}"
@@ -182,7 +191,7 @@ def compare(args):
               f"--seed {args.seed}; {SCORED} generated pictures scored as 28x28 digits")
         print(f"{'variant':<9} {'flags':<36} {'run s':>6} {'steps':>6} {'img/s':>6} {'score':>6} "
               f"{'Frechet':>8} {'unsure':>7} {'digits':>6}", flush=True)
-        real = score_real_pictures(folder, work)
+        real = score_real_pictures(folder, work, args.data_dir)
         print(f"{'real':<9} {'(the pictures themselves)':<36} {'':>6} {'':>6} {'':>6} "
               f"{real['mnist_score']:>6.2f} {real['frechet']:>8.1f} "
               f"{100 * real['unsure_share']:>6.1f}% {real['digits_present']:>6}", flush=True)

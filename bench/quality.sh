@@ -58,6 +58,29 @@ fi
 command -v "$PYTHON" > /dev/null \
     || error "no Python at $PYTHON; set PYTHON to one that has requirements.txt installed"
 
+# Each Python step runs in the background and is waited for, so that Ctrl-C or SIGTERM reaches
+# this script at once: it stops the step (SIGTERM: a training script saves and exits) and exits
+# 130 / 143. A foreground child would be left running, reparented to PID 1.
+child=
+stop_child() {  # $1: the signal's name, $2: the exit code
+    trap '' INT TERM
+    if [[ -n $child ]] && kill -0 "$child" 2> /dev/null; then
+        kill -TERM "$child" 2> /dev/null || true
+        wait "$child" 2> /dev/null || true
+    fi
+    echo "$prog: error: stopped by $1${out:+; the run so far is in $out}" >&2
+    exit "$2"
+}
+trap 'stop_child SIGINT 130' INT
+trap 'stop_child SIGTERM 143' TERM
+wait_child() {  # wait for the background step $1; its exit code
+    child=$1
+    local code=0
+    wait "$child" || code=$?
+    child=
+    return "$code"
+}
+
 out=runs/$name
 marker=$out/.made-by-quality.sh  # --fresh below starts over only a folder this script made
 if [[ -e $out || -L $out ]] && [[ ! -f $marker || -L $marker ]]; then
@@ -68,7 +91,8 @@ mkdir -p "$out"
 start=$(date +%s)
 status=0
 "$PYTHON" "$script" --fresh --sample-dir "$out/samples" --checkpoint-dir "$out/checkpoints" \
-    "$@" > "$out/train.log" 2>&1 || status=$?
+    "$@" > "$out/train.log" 2>&1 &
+wait_child $! || status=$?
 seconds=$(( $(date +%s) - start ))
 if (( status == 2 )); then  # a flag the script refused: its own one-line error says what to do
     line=$(grep -E ": error: " "$out/train.log" | tail -n 1) || line=$(tail -n 1 "$out/train.log")
@@ -86,7 +110,8 @@ evaluate() {  # $1: the file for evaluate.py's report; its messages go to eval.l
     shift
     "$PYTHON" evaluate.py --checkpoint-dir "$out/checkpoints" --num-images 10000 \
         --data-dir "$data_dir" "$@" \
-        > "$into" 2>> "$out/eval.log" || status=$?
+        > "$into" 2>> "$out/eval.log" &
+    wait_child $! || status=$?
     if (( status != 0 )); then
         show_tail "evaluate.py $*" "$status" "$out/eval.log"
         exit "$status"

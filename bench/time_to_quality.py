@@ -24,7 +24,6 @@ Prints a markdown table and, last, the ratio of seconds to reach --target (ours 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import children  # noqa: E402
 from benchmark import add_models_flag, run_config  # noqa: E402  (no TensorFlow at import)
 from gan.flags import (SCRIPTS, OneLineParser, bounded_int, exit_with_error,  # noqa: E402
                        positive_float_upto)
@@ -268,7 +268,7 @@ def run_contestant(contestant, args, scratch):
                "--seconds", str(args.seconds), "--eval-every", str(args.eval_every),
                "--seed", str(args.seed)]
     print(f"{contestant}: training for {args.seconds} s", flush=True)
-    code = subprocess.run(command).returncode
+    code = children.run(command)  # stopped with us on Ctrl-C or SIGTERM
     if code:
         exit_with_error(PROG, f"{contestant} failed (exit {code}; its output is above)", 1)
     with open(path) as f:
@@ -333,11 +333,14 @@ def main(argv=None):
         return child(args)
     if args.plot:
         check_plot_path(args.plot)
+    children.raise_on_sigterm()
     try:
         with tempfile.TemporaryDirectory() as scratch:
             results = [run_contestant(c, args, scratch) for c in contestants(args.models)]
     except KeyboardInterrupt:
         exit_with_error(PROG, "interrupted", 130)
+    except children.Terminated as e:
+        exit_with_error(PROG, f"stopped by {e}", 128 + e.signum)
     print_table(results, args, argv)
     if args.plot:
         plot(results, args.plot, args.target)

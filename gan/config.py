@@ -361,6 +361,8 @@ def values_to_save(cfg, cli):
     """What config.json keeps: the flags (no one-off ones), the script's name and the run id."""
     dests = set(cli.flags) - set(NOT_SAVED)
     values = cfg.as_dict()
+    if values.get("dataset") == "folder":  # the picture graph has no recipe: none is recorded
+        dests.discard("recipe")
     return {k: values[k] for k in sorted(dests | {"model", "run_id", "dataset"}) if k in values}
 
 
@@ -508,6 +510,9 @@ def freeze(spec, values, explicit, log=print):
     if picture_run and values["image_size"] not in spec.picture_sizes:
         raise UsageError(f"--image-size {values['image_size']}: use one of "
                    f"{', '.join(map(str, spec.picture_sizes))} (each is one stride-2 layer)")
+    if picture_run and "recipe" in explicit:
+        raise UsageError(f"--recipe {values['recipe']} changes the MNIST graph; a picture folder "
+                         f"trains the DCGAN paper's graph, which has no recipes (drop --recipe)")
     if not picture_run and explicit & {"image_size", "channels", "base_channels"}:
         raise UsageError("--image-size, --channels and --base-channels apply to picture folders; "
                    "MNIST is 28x28x1 (drop them, or point --data-dir at your pictures)")

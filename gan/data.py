@@ -8,9 +8,12 @@ MNIST comes from utils.load_mnist (the IDX files, fetched or rebuilt offline whe
 
 import dataclasses
 import functools
+import multiprocessing
 import os
 import signal
+import stat
 import sys
+import threading
 
 import numpy as np
 from tqdm import tqdm
@@ -35,7 +38,7 @@ def load_training_data(kind, data_dir, image_size=None, channels=None, log=print
         return Dataset(images, labels.astype(np.int32), f"MNIST from {data_dir}")
     images, skipped = load_picture_folder(data_dir, image_size, channels)
     log(f"decoded {len(images)} pictures from {data_dir} at {image_size}x{image_size}x{channels}; "
-        f"skipped {skipped} unreadable files")
+        f"skipped {skipped} unreadable files (broken, or not regular files)")
     return Dataset(images, np.zeros(len(images), np.int32), f"{len(images)} pictures in {data_dir}")
 
 
@@ -52,35 +55,101 @@ def resolve_kind(requested, data_dir, default_dir):
 # A folder of the user's own pictures, decoded once (in parallel) into one uint8 array.
 
 def find_pictures(folder):
-    """Every file under folder (subfolders too) with a picture extension, in a stable order."""
-    found = []
+    """Every regular file under folder (subfolders too) with a picture extension, in a stable
+    order, and how many such names were not regular files (symlinks, FIFOs, devices, sockets:
+    a symlink may lead out of the folder, and a FIFO would hang its decoder). Symlinked
+    subfolders are not entered."""
+    found, refused = [], 0
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        found += [os.path.join(root, f) for f in sorted(files)
-                  if f.lower().endswith(PICTURE_EXTENSIONS) and not f.startswith(".")]
-    return found
+        for name in sorted(files):
+            if not name.lower().endswith(PICTURE_EXTENSIONS) or name.startswith("."):
+                continue
+            path = os.path.join(root, name)
+            try:
+                regular = stat.S_ISREG(os.lstat(path).st_mode)
+            except OSError:
+                regular = False
+            if regular:
+                found.append(path)
+            else:
+                refused += 1
+    return found, refused
+
+
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")
+
+
+def viewer_picture(picture, channels):
+    """A PIL picture as a viewer shows it, in "L" (channels 1) or "RGB": upright (its EXIF
+    orientation applied), 16-bit grayscale scaled to 0-255 (not clipped at 255), palette and
+    1-bit pictures expanded, CMYK converted, and any transparency composited on white."""
+    from PIL import Image, ImageOps
+    picture = ImageOps.exif_transpose(picture)
+    if picture.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(picture).astype(np.float64)
+        picture = Image.fromarray(np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8), "L")
+    elif picture.mode == "F":
+        values = np.asarray(picture, np.float64)
+        scale = 255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0
+        picture = Image.fromarray(np.clip(np.nan_to_num(values * scale), 0, 255
+                                          ).astype(np.uint8), "L")
+    if picture.mode == "P":
+        picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
+    elif picture.mode in ("L", "RGB") and "transparency" in picture.info:
+        picture = picture.convert("LA" if picture.mode == "L" else "RGBA")
+    if picture.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        picture = picture.convert("RGBA")
+        background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
+        picture = Image.alpha_composite(background, picture)
+    return picture.convert("L" if channels == 1 else "RGB")
+
+
+def open_regular(path):
+    """A binary file object for path if it is a regular file (not followed through a symlink,
+    never blocking on a FIFO), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        return os.fdopen(fd, "rb")
+    except OSError:
+        os.close(fd)
+        return None
 
 
 def decode_picture(path, size, channels):
-    """One file -> uint8 [size, size, channels], resized and center-cropped; None if unreadable.
-
-    Palette, grayscale, RGBA and CMYK pictures are converted (transparency over white); a GIF
-    gives its first frame."""
+    """One file -> uint8 [size, size, channels], resized and center-cropped, as a viewer shows
+    it (viewer_picture); None if it is unreadable or not a regular file. A GIF gives its first
+    frame. Running out of memory is not "unreadable": MemoryError goes to the caller."""
     from PIL import Image, ImageOps
+    f = open_regular(path)
+    if f is None:
+        return None
     try:
-        with Image.open(path) as picture:
+        with f, Image.open(f) as picture:
             picture.seek(0)
             picture.load()
-            if picture.mode in ("RGBA", "LA", "P", "PA"):
-                picture = picture.convert("RGBA")
-                background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
-                picture = Image.alpha_composite(background, picture)
-            picture = picture.convert("L" if channels == 1 else "RGB")
+            picture = viewer_picture(picture, channels)
             picture = ImageOps.fit(picture, (size, size), Image.BICUBIC)
             array = np.asarray(picture, np.uint8)
+    except MemoryError:
+        raise
     except Exception:  # PIL raises many kinds for broken files; all mean "skip this one"
         return None
     return array[..., None] if channels == 1 else array
+
+
+CHUNK = 16  # pictures a worker decodes per task
+
+
+def decode_pictures(paths, size, channels):
+    """decode_picture for each path: one task of the decoding pool."""
+    return [decode_picture(path, size, channels) for path in paths]
 
 
 def ignore_interrupts():
@@ -88,26 +157,94 @@ def ignore_interrupts():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# The decoded pictures are held twice while training starts: this array, and the in-graph copy
+# (graph.build_training's local variable) that the session fills from it.
+COPIES_HELD = 2
+
+
+def picture_memory_check(count, size, channels, folder):
+    """Refuse, in one line, a folder whose decoded pictures would not fit in memory."""
+    from gan import memory
+    memory.check(COPIES_HELD * count * size * size * channels,
+                 f"{count} pictures from {folder} at {size}x{size}x{channels} "
+                 f"({memory.gib(count * size * size * channels)} decoded, held twice while "
+                 f"training starts)",
+                 "use fewer pictures, or a smaller --image-size (or --channels 1)")
+
+
+def out_of_memory(count, size, channels, folder):
+    from gan import memory
+    return memory.OutOfMemory(
+        f"ran out of memory decoding {count} pictures from {folder} at {size}x{size}x{channels} "
+        f"({memory.gib(count * size * size * channels)}); use fewer pictures, or a smaller "
+        f"--image-size (or --channels 1)")
+
+
+def quiet_memory_errors(previous):
+    """A threading.excepthook that says nothing for a MemoryError (collect() reports it as one
+    line) and hands anything else to `previous`."""
+    def hook(args):
+        if not issubclass(args.exc_type, MemoryError):
+            previous(args)
+    return hook
+
+
+def collect(results, pool, images, total):
+    """Copy each task's decoded pictures into images, in order; the number of readable ones.
+    Waits in short slices, so a pool whose result thread died (a MemoryError there) is noticed,
+    not waited on forever."""
+    kept = 0
+    bar = tqdm(total=len(images), desc="decoding pictures", unit="picture", leave=False,
+               file=sys.stdout)
+    with bar:
+        for _ in range(total):
+            while True:
+                try:
+                    pictures = results.next(timeout=1.0)
+                    break
+                except multiprocessing.TimeoutError:
+                    handler = getattr(pool, "_result_handler", None)
+                    if handler is not None and not handler.is_alive():
+                        raise MemoryError("the decoding pool's result thread stopped")
+            for picture in pictures:
+                if picture is not None:
+                    images[kept] = picture
+                    kept += 1
+            bar.update(len(pictures))
+    return kept
+
+
 def load_picture_folder(folder, size, channels, workers=None):
-    """(images uint8 [N, size, size, channels], number of unreadable files skipped)."""
+    """(images uint8 [N, size, size, channels], number of files skipped: unreadable, or not
+    regular files). The memory the pictures need is checked before any is decoded."""
     if not os.path.isdir(folder):
         raise DataError(f"--data-dir {folder} is not a folder; point it at a folder of pictures")
-    paths = find_pictures(folder)
+    paths, refused = find_pictures(folder)
     if not paths:
         raise DataError(f"no pictures ({', '.join(e[1:] for e in PICTURE_EXTENSIONS)}) found "
-                        f"under {folder}; put them there (subfolders are fine)")
-    import multiprocessing
-    decode = functools.partial(decode_picture, size=size, channels=channels)
-    pool = multiprocessing.Pool(workers or os.cpu_count(), initializer=ignore_interrupts)
+                        f"under {folder}; put them there (subfolders are fine"
+                        f"{'; symlinks, FIFOs and devices are not read' if refused else ''})")
+    picture_memory_check(len(paths), size, channels, folder)
+    decode = functools.partial(decode_pictures, size=size, channels=channels)
+    previous_hook = threading.excepthook
+    threading.excepthook = quiet_memory_errors(previous_hook)  # the pool's threads: no traceback
     try:
-        decoded = list(tqdm(pool.imap(decode, paths, chunksize=16), total=len(paths),
-                            desc="decoding pictures", unit="picture", leave=False,
-                            file=sys.stdout))
-        pool.close()
+        images = np.empty((len(paths), size, size, channels), np.uint8)
+        pool = multiprocessing.Pool(workers or os.cpu_count(), initializer=ignore_interrupts)
+        try:
+            chunks = [paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)]
+            kept = collect(pool.imap(decode, chunks), pool, images, len(chunks))
+            pool.close()
+        finally:
+            handler = getattr(pool, "_result_handler", None)
+            if handler is not None and not handler.is_alive():
+                pool._cache.clear()  # its results will never come; terminate() asserts none wait
+            pool.terminate()  # on Ctrl-C too: no worker traceback, no waiting for the rest
+            pool.join()
+    except MemoryError:
+        raise out_of_memory(len(paths), size, channels, folder) from None
     finally:
-        pool.terminate()  # on Ctrl-C too: no worker traceback, no waiting for the rest
-        pool.join()
-    images = [d for d in decoded if d is not None]
-    if not images:
+        threading.excepthook = previous_hook
+    if not kept:
         raise DataError(f"none of the {len(paths)} pictures under {folder} could be read")
-    return np.stack(images), len(paths) - len(images)
+    return images[:kept], len(paths) - kept + refused

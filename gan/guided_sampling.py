@@ -143,37 +143,63 @@ def calibrate(sess, model, real_images, real_labels, draw, percentile):
     both = np.concatenate([real, fake])
     a, b = fit_logistic(both, np.concatenate([np.ones(len(real)), np.zeros(len(fake))]))
     rule = Rejection(a, b, float(both.mean()), float(both.std()), -np.inf, 0.0)
-    burn = rule.logit(scores(sess, model, *draw(BURN_IN)))
+    burn_in(sess, model, rule, draw, percentile)
+    return rule
+
+
+def burn_in(sess, model, rule, draw, percentile, count=None):
+    """Set the rule's d_max and gamma from `count` (BURN_IN) fresh samples of draw."""
+    burn = rule.logit(scores(sess, model, *draw(count or BURN_IN)))
     rule.d_max = float(burn.max())
     rule.gamma = float(np.percentile(f_statistic(burn, rule.d_max), percentile))
     return rule
 
 
 def reject(sess, model, n, draw, rule, rng, batch=1000, max_draws=100):
-    """n images in [-1, 1] kept by the rule, and their labels (cgan) or None."""
-    images, kept_labels = [], []
+    """(the z of n samples kept by the rule, their labels (cgan) or None)."""
+    kept_z, kept_labels, count = [], [], 0
     for _ in range(max_draws * max(1, n // batch + 1)):
         z, labels = draw(batch)
-        raw = scores(sess, model, z, labels)
-        keep = rule.accept(raw, rng)
-        if keep.any():
-            images.append(graph.images_of(sess, model.sampler, z[keep],
-                                          None if labels is None else labels[keep]))
+        keep = rule.accept(scores(sess, model, z, labels), rng)
+        kept_z.append(z[keep])
         if labels is not None:
             kept_labels.append(labels[keep])
-        if sum(len(i) for i in images) >= n:
+        count += int(keep.sum())
+        if count >= n:
             break
     else:
         raise UsageError(f"--reject kept {rule.kept} of {rule.seen} samples; lower "
                          f"--reject-percentile")
-    images = np.concatenate(images)[:n]
-    return images, (np.concatenate(kept_labels)[:n] if kept_labels else None)
+    return np.concatenate(kept_z)[:n], (np.concatenate(kept_labels)[:n] if kept_labels else None)
+
+
+def reject_each_digit(sess, model, labels, draw, rule, percentile, rng, z_dim):
+    """The z of samples kept for each position of labels (cgan): every requested digit in its
+    requested number. Each digit has its own d_max and gamma (a burn-in of its own samples):
+    pooled, a digit D scores low would be kept rarely and crowded out by the others."""
+    digits = np.unique(labels)
+    z = np.empty((len(labels), z_dim), np.float32)
+    seen = kept = 0
+    for digit in digits:
+        where = np.flatnonzero(labels == digit)
+        draw_digit = lambda count, d=digit: (draw(count)[0], np.full(count, d, labels.dtype))
+        own = burn_in(sess, model, dataclasses.replace(rule, seen=0, kept=0), draw_digit,
+                      percentile, max(min(2000, BURN_IN), BURN_IN // len(digits)))
+        z[where], _ = reject(sess, model, len(where), draw_digit, own, rng)
+        seen, kept = seen + own.seen, kept + own.kept
+    return z, seen, kept
 
 
 def guided_images(sess, model, cfg, z, labels, real, rng, log=print):
     """uint8 images for z under cfg's --refine / --reject settings (plain G if neither), with
     the labels they carry, and the milliseconds per image it took (shaping D not counted).
     `real`: (uint8 training images, their digits or None) for --reject and --shape-steps."""
+    return guided_draw(sess, model, cfg, z, labels, real, rng, log)[:3]
+
+
+def guided_draw(sess, model, cfg, z, labels, real, rng, log=print):
+    """guided_images, and the z the images are G of: under --reject the kept samples' z (in
+    the order of `labels`: each requested digit where it was asked for), else z itself."""
     started = time.perf_counter()
     n = len(z)
     if cfg.reject:
@@ -181,8 +207,14 @@ def guided_images(sess, model, cfg, z, labels, real, rng, log=print):
             fresh = rng.uniform(-1, 1, (count, cfg.z_dim)).astype(np.float32)
             return fresh, (None if labels is None else np.resize(labels, count))
         rule = calibrate(sess, model, real[0], real[1], draw, cfg.reject_percentile)
-        images, labels = reject(sess, model, n, draw, rule, rng)
-        log(f"--reject: kept {rule.kept} of {rule.seen} samples ({rule.kept / rule.seen:.1%})")
+        if labels is None:
+            z, _ = reject(sess, model, n, draw, rule, rng)
+            seen, kept = rule.seen, rule.kept
+        else:
+            z, seen, kept = reject_each_digit(sess, model, labels, draw, rule,
+                                              cfg.reject_percentile, rng, cfg.z_dim)
+        images = graph.images_of(sess, model.sampler, z, labels)  # as the walk draws G(z)
+        log(f"--reject: kept {kept} of {seen} samples ({kept / seen:.1%})")
     elif cfg.refine:
         if cfg.shape_steps:  # a one-off cost, not counted in the milliseconds per image
             shape(sess, model, real[0], real[1], cfg.z_dim, cfg.shape_steps, cfg.shape_rate,
@@ -193,4 +225,4 @@ def guided_images(sess, model, cfg, z, labels, real, rng, log=print):
     else:
         images = graph.images_of(sess, model.sampler, z, labels)
     milliseconds = 1000 * (time.perf_counter() - started) / n
-    return outputs.to_uint8(images), labels, milliseconds
+    return outputs.to_uint8(images), labels, milliseconds, z

@@ -7,6 +7,7 @@
 """
 
 import os
+import sys
 import tempfile
 import uuid
 
@@ -86,7 +87,8 @@ def restored_sampler(spec, cfg, log=print):
 
 
 def draw_images(sess, model, cfg, z, labels, log=print):
-    """(uint8 images, their labels, ms per image) for z: plain G, or --refine / --reject."""
+    """(uint8 images, their labels, ms per image, the z they are G of) for z: plain G, or
+    --refine / --reject (whose images are G of the kept samples' z)."""
     real = None
     if cfg.reject or (cfg.refine and cfg.shape_steps):
         # real images to calibrate D's score or to shape D, and their digits for cgan's D
@@ -97,8 +99,8 @@ def draw_images(sess, model, cfg, z, labels, log=print):
             pick = pick[:guided_sampling.CALIBRATION]
         real = (dataset.images[pick],
                 dataset.labels[pick] if model.sampler.labels is not None else None)
-    return guided_sampling.guided_images(sess, model, cfg, z, labels, real,
-                                         np.random.default_rng([cfg.seed, 1]), log)
+    return guided_sampling.guided_draw(sess, model, cfg, z, labels, real,
+                                       np.random.default_rng([cfg.seed, 1]), log)
 
 
 def sample_from_checkpoint(spec, cfg, labels=None, log=print):
@@ -107,7 +109,7 @@ def sample_from_checkpoint(spec, cfg, labels=None, log=print):
     model, sess, _ = restored_sampler(spec, cfg, log)
     with sess:
         return draw_images(sess, model, cfg, draw_z(cfg.seed, cfg.num_images, cfg.z_dim), labels,
-                           log)
+                           log)[:3]
 
 
 def slerp(a, b, t):
@@ -124,10 +126,11 @@ def slerp(a, b, t):
     return np.where(straight, (1 - t) * a + t * b, curved).astype(np.float32)
 
 
-def walk_frames(sess, sampler, z_from, z_to, frames, labels=None):
-    """uint8 [frames, N, H, W, C]: each image walking from G(z_from) to G(z_to)."""
-    return np.stack([outputs.to_uint8(graph.images_of(sess, sampler, slerp(z_from, z_to, t),
-                                                      labels))
+def walk_frames(sess, sampler, z_from, z_to, frames, labels=None, draw=None):
+    """uint8 [frames, N, H, W, C]: each image walking from G(z_from) to G(z_to). `draw(z,
+    labels)` -> images in [-1, 1] (default plain G; --refine refines every frame)."""
+    draw = draw or (lambda z, labels: graph.images_of(sess, sampler, z, labels))
+    return np.stack([outputs.to_uint8(draw(slerp(z_from, z_to, t), labels))
                      for t in np.linspace(0.0, 1.0, frames)])
 
 
@@ -219,12 +222,12 @@ def generation_noise(cfg, seed):
     return with_code(z, codes), codes
 
 
-def in_digit_order(images, labels, digits):
-    """images and labels sorted (stably) into the order of digits: --reject keeps samples in
-    the order they passed, and the grid wants one block of rows per digit."""
+def in_digit_order(images, labels, z, digits):
+    """images, labels and their z sorted (stably) into the order of digits: --reject keeps
+    samples in the order they passed, and the grid wants one block of rows per digit."""
     rank = {d: i for i, d in enumerate(digits)}
     order = np.argsort([rank[int(d)] for d in labels], kind="stable")
-    return images[order], labels[order]
+    return images[order], labels[order], z[order]
 
 
 def generate(spec, cfg, cli=None, log=print):
@@ -237,36 +240,60 @@ def generate(spec, cfg, cli=None, log=print):
         digits = cfg.digit or list(range(NUM_CLASSES))
         labels = np.array(digits)[np.arange(cfg.num_images) * len(digits) // cfg.num_images]
     model, sess, step = restored_sampler(spec, cfg, log)
-    with sess:
-        z, codes = generation_noise(cfg, cfg.seed)
-        images, labels, _ = draw_images(sess, model, cfg, z, labels, log)
-        if digits is not None:
-            images, labels = in_digit_order(images, labels, digits)
-        blocks = outputs.block_sizes(labels if labels is not None else
-                                     codes if codes is not None else [0] * len(images))
-        rows = len(blocks) if cfg.code_grid else None  # one row per code value exactly
-        png = os.path.join(cfg.sample_dir, "generated.png")
-        outputs.save_png(png, utils.montage(images, rows=rows, blocks=blocks))
-        save_npy(os.path.join(cfg.sample_dir, "generated.npy"), images)
-        if labels is not None:
-            save_npy(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
-        values = ", ".join(map(str, cfg.code or range(CODE_SIZE)))
-        held = "" if codes is None else f" (InfoGAN's code held at {values})"
-        log(f"wrote {len(images)} images to {png} and generated.npy{held}")
-        if cfg.walk:  # from the grid's z to another draw: the first frame is the grid
-            frames = walk_frames(sess, model.sampler, z, generation_noise(cfg, cfg.seed + 1)[0],
-                                 cfg.walk_frames, labels)
-            save_npy(os.path.join(cfg.sample_dir, "walk.npy"), frames)
-            gif = os.path.join(cfg.sample_dir, "walk.gif")
-            grids = [utils.montage(f, rows=rows, blocks=blocks) for f in frames]
-            utils.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
-            log(f"wrote {gif} ({cfg.walk_frames} frames, and back) and walk.npy")
-        if cfg.walk_digits:
-            frames = digit_walk_frames(sess, model.sampler, z, cfg.walk_frames)
-            save_npy(os.path.join(cfg.sample_dir, "walk_digits.npy"), frames)
-            gif = os.path.join(cfg.sample_dir, "walk_digits.gif")
-            utils.save_gif(gif, [utils.montage(f) for f in frames], fps=12)
-            log(f"wrote {gif} ({len(frames)} frames) and walk_digits.npy")
-        if cfg.export_generator:
-            export_generator(spec, cfg, sess, model, step, cfg.export_generator, cli, log)
+    written = []  # what is on disk, for a true message if Ctrl-C comes before the end
+    try:
+        with sess:
+            write_generated(spec, cfg, cli, model, sess, step, labels, digits, written, log)
+    except KeyboardInterrupt:
+        done = f"wrote {', '.join(written)} in {cfg.sample_dir} before it" if written else (
+            "nothing was written")
+        print(f"{cfg.model}.py: interrupted; {done}", file=sys.stderr)
+        return 130
     return 0
+
+
+def write_generated(spec, cfg, cli, model, sess, step, labels, digits, written, log=print):
+    """generate()'s files, each name added to `written` once it is on disk."""
+    z, codes = generation_noise(cfg, cfg.seed)
+    images, labels, _, z = draw_images(sess, model, cfg, z, labels, log)
+    if digits is not None:  # --reject keeps samples in the order they passed
+        images, labels, z = in_digit_order(images, labels, z, digits)
+    blocks = outputs.block_sizes(labels if labels is not None else
+                                 codes if codes is not None else [0] * len(images))
+    rows = len(blocks) if cfg.code_grid else None  # one row per code value exactly
+    png = os.path.join(cfg.sample_dir, "generated.png")
+    outputs.save_png(png, utils.montage(images, rows=rows, blocks=blocks))
+    written.append("generated.png")
+    save_npy(os.path.join(cfg.sample_dir, "generated.npy"), images)
+    written.append("generated.npy")
+    if labels is not None:
+        save_npy(os.path.join(cfg.sample_dir, "generated_labels.npy"), labels)
+        written.append("generated_labels.npy")
+    values = ", ".join(map(str, cfg.code or range(CODE_SIZE)))
+    held = "" if codes is None else f" (InfoGAN's code held at {values})"
+    log(f"wrote {len(images)} images to {png} and generated.npy{held}")
+    if cfg.walk:  # from the grid's z (the kept samples' under --reject) to another draw
+        draw = None
+        if cfg.refine:  # every frame refined as the grid was: the first frame is the grid
+            draw = lambda z_t, labels_t: guided_sampling.refine(
+                sess, model, z_t, labels_t, cfg.refine, cfg.refine_rate, cfg.refine_layer)
+        frames = walk_frames(sess, model.sampler, z, generation_noise(cfg, cfg.seed + 1)[0],
+                             cfg.walk_frames, labels, draw)
+        save_npy(os.path.join(cfg.sample_dir, "walk.npy"), frames)
+        written.append("walk.npy")
+        gif = os.path.join(cfg.sample_dir, "walk.gif")
+        grids = [utils.montage(f, rows=rows, blocks=blocks) for f in frames]
+        utils.save_gif(gif, grids + grids[-2:0:-1], fps=12)  # there and back, looping
+        written.append("walk.gif")
+        log(f"wrote {gif} ({cfg.walk_frames} frames, and back) and walk.npy")
+    if cfg.walk_digits:
+        frames = digit_walk_frames(sess, model.sampler, z, cfg.walk_frames)
+        save_npy(os.path.join(cfg.sample_dir, "walk_digits.npy"), frames)
+        written.append("walk_digits.npy")
+        gif = os.path.join(cfg.sample_dir, "walk_digits.gif")
+        utils.save_gif(gif, [utils.montage(f) for f in frames], fps=12)
+        written.append("walk_digits.gif")
+        log(f"wrote {gif} ({len(frames)} frames) and walk_digits.npy")
+    if cfg.export_generator:
+        export_generator(spec, cfg, sess, model, step, cfg.export_generator, cli, log)
+        written.append(f"the generator in {cfg.export_generator}")

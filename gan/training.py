@@ -25,6 +25,7 @@ from gan import config
 from gan import data
 from gan import graph
 from gan import losses
+from gan import memory
 from gan import outputs
 from gan import sampling
 from gan.errors import TrainingDiverged, UsageError, UserError
@@ -130,6 +131,7 @@ def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
     """Build, restore the newest checkpoint, then claim the sample folder and write config.json:
     a checkpoint that does not fit these settings leaves both folders as they were."""
     model = graph.build(spec, cfg, dataset.images.shape)
+    memory.check_graph(model.graph)  # before the session allocates any of it
     checkpoints.remove_stale_temp_files(cfg.checkpoint_dir)
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
         step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
@@ -213,10 +215,12 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
             bar.set_postfix(D=f"{fetched['d_loss']:.3f}", G=f"{fetched['g_loss']:.3f}",
                             img_s=f"{speed:.0f}")
             if schedule.scores(step):
+                paused = time.time()
                 quality = scorer(sess, model.sampler, spec, step)
                 rows[-1].update(quality)
                 writer.add_summary(summary(quality, prefix="quality/"), step)
                 bar.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in quality.items()))
+                timer += time.time() - paused  # images_per_sec is training speed: not scoring
         if schedule.epoch_ends(step):
             epoch_time, epoch_start = time.time() - epoch_start, time.time()
         if schedule.epoch_ends(step) and (schedule.steps_per_epoch >= schedule.log_every
@@ -224,6 +228,7 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
             last_epoch_line = step
             bar.write(f"epoch {step // schedule.steps_per_epoch}: step {step}, D loss "
                       f"{fetched['d_loss']:.4f}, G loss {fetched['g_loss']:.4f}, {epoch_time:.1f}s")
+        paused = time.time()  # grids and saves are not training either
         if schedule.samples(step) or stopping:
             write_grid(sess, model, spec, cfg, z, step, writer, log)
             flush_rows()
@@ -232,6 +237,7 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
             checkpoints.save(sess, model.saver, cfg.checkpoint_dir, step, cfg.keep)
             last_saved = step
             flush_rows()
+        timer += time.time() - paused
         if stopping:
             bar.close()
             if stop.signal is None:
@@ -419,6 +425,14 @@ def main(spec, argv=None, log=print):
     except WriteFailed as e:  # an output of --generate: the file before it is as it was
         remove_if_empty(new_folders)
         print(f"{spec.name}.py: error: {e}", file=sys.stderr)
+        return 1
+    except (MemoryError, tf.errors.ResourceExhaustedError, tf.errors.AbortedError) as e:
+        # past the estimate (memory.check_graph): TensorFlow or numpy could not allocate
+        what = (getattr(e, "message", "") or str(e) or type(e).__name__).strip()
+        what = what.splitlines()[0][:200] if what else type(e).__name__
+        kind = ("TensorFlow aborted the step, most often for want of memory"
+                if isinstance(e, tf.errors.AbortedError) else "ran out of memory")
+        print(f"{spec.name}.py: error: {kind} ({what}); {memory.GRAPH_FIX}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # before the loop's own handler is installed: nothing to save yet
         print(f"{spec.name}.py: interrupted; nothing was saved", file=sys.stderr)
