@@ -203,13 +203,18 @@ class Runtime:
     def start(self):
         """TF_CONFIG, the strategy (its session settings), this worker's server; then wait,
         bounded, until every other worker's server accepts connections."""
-        os.environ["TF_CONFIG"] = json.dumps(self.cluster.tf_config())
         me = self.cluster.hosts[self.cluster.task]
+        before = os.environ.get("TF_CONFIG")
+        os.environ["TF_CONFIG"] = json.dumps(self.cluster.tf_config())
         try:
             self.strategy = v1.distribute.experimental.MultiWorkerMirroredStrategy()
-        except (ValueError, RuntimeError, tf.errors.OpError) as e:
-            self.strategy = None  # its settings are set by hand below
-            del e
+        except (ValueError, RuntimeError, tf.errors.OpError):
+            self.strategy = None  # its settings are set by hand (session_config)
+        finally:
+            if before is None:
+                del os.environ["TF_CONFIG"]
+            else:
+                os.environ["TF_CONFIG"] = before
         try:
             self.server = tf.distribute.Server(
                 tf.train.ClusterSpec({"worker": list(self.cluster.hosts)}), job_name="worker",
@@ -349,6 +354,14 @@ class SyncOps:
     global_step: tf.Tensor
 
 
+def reason_of(error):
+    """The line of a TensorFlow error that says what happened (not 'Graph execution error:')."""
+    lines = [line.strip() for line in (getattr(error, "message", None) or str(error)).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(
+        ("Graph execution error", "Detected at", "File ", "[[", "Node:"))]
+    return (useful[0] if useful else type(error).__name__)[:160]
+
+
 def fingerprint(value):
     return float(int(hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode())
                      .hexdigest()[:12], 16))
@@ -398,7 +411,7 @@ class WatchedSession(v1.Session):
         try:
             return super().run(fetches, feed_dict, options, run_metadata)
         except tf.errors.OpError as e:
-            reason = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
+            reason = reason_of(e)
             raise WorkerLost(f"worker {self.runtime.cluster.task} lost the other workers "
                              f"({type(e).__name__}: {reason}); run every worker again to resume "
                              f"from the chief's newest checkpoint")
@@ -430,7 +443,7 @@ def synchronise(sess, model, cfg, step, log=print):
                              f"and the same data")
         _, restored = v1.Session.run(sess, [ops.broadcast, ops.global_step])
     except tf.errors.OpError as e:
-        reason = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
+        reason = reason_of(e)
         raise WorkerLost(f"worker {runtime.cluster.task} could not synchronise with the others "
                          f"(chief {chief}): {reason}")
     finally:
