@@ -5,9 +5,10 @@
 
 (or a TF_CONFIG in the environment instead of the two flags). Each worker is one replica:
 it runs a `tf.distribute.Server`, builds the same graph as a single process, and takes its
-contiguous part of each step's global batch (--batch-size / workers images of the epoch's
-order, and the same rows of the step's noise, so that n workers train as one process with n
-towers of --gpus would). D's and G's gradients are averaged across workers by collective
+contiguous part of each step's global batch: --batch-size / workers images of the epoch's
+order, and its own noise, the same rows of the step's noise draw (seeded by --seed and the
+step; the task index picks the rows). So n workers train as one process with n towers of
+--gpus would, which tests/test_distributed.py checks. D's and G's gradients are averaged across workers by collective
 all-reduce (the CollectiveReduce ops that MultiWorkerMirroredStrategy runs, whose session
 settings, collective group leader and device filters, come from the strategy), in the same
 D-then-G order; batch-norm moving statistics are averaged too, so every worker holds the
@@ -116,8 +117,8 @@ def cluster_of(flags, environ=os.environ):
                           for h in jobs.get("worker", []))
             kind, task = me.get("type", "worker"), int(me.get("index", 0))
         except (ValueError, AttributeError, TypeError):
-            raise UsageError("TF_CONFIG is not JSON like {\"cluster\": {\"worker\": [\"host:port\", "
-                             "...]}, \"task\": {\"type\": \"worker\", \"index\": 0}}")
+            raise UsageError('TF_CONFIG is not JSON like {"cluster": {"worker": ["host:port", '
+                             '...]}, "task": {"type": "worker", "index": 0}}')
         others = sorted(set(jobs) - {"worker"})
         if others or kind != "worker":
             raise UsageError(f"TF_CONFIG: only 'worker' tasks are supported (worker 0 is the "

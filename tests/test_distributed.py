@@ -143,3 +143,16 @@ def test_settings_several_workers_cannot_take(run_dirs, capsys, flags, message):
 def test_task_index_needs_worker_hosts(run_dirs, capsys):
     assert training.main(gan_mlp.SPEC, run_dirs + ["--task-index", "1"]) == 2
     assert "--task-index needs --worker-hosts" in capsys.readouterr().err
+
+
+def test_cluster_from_tf_config():
+    from gan import distributed
+    from gan.errors import UsageError
+    spec = '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}'
+    cluster = distributed.cluster_of({}, {"TF_CONFIG": spec})
+    assert cluster.hosts == ("a:1", "b:2") and cluster.task == 1 and not cluster.chief
+    assert distributed.cluster_of({"worker_hosts": "a:1"}, {}) is None  # one worker: one process
+    with pytest.raises(UsageError, match="only 'worker' tasks"):
+        distributed.cluster_of({}, {"TF_CONFIG": '{"cluster": {"ps": ["a:1"], "worker": ["b:2"]}}'})
+    with pytest.raises(UsageError, match="is not host:port"):
+        distributed.cluster_of({"worker_hosts": "a:1,b", "task_index": 0}, {})
