@@ -197,6 +197,13 @@ class Runtime:
                 self.remove_scratch()
                 os._exit(1)
 
+    def log_without_scratch(self, log):
+        """A log that names the throwaway folder as what it is, not as this run's outputs."""
+        if not self.scratch:
+            return log
+        return lambda message: log(message.replace(
+            self.scratch, f"(worker {self.cluster.task}'s throwaway folder: the chief keeps all)"))
+
     def remove_scratch(self):
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)

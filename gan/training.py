@@ -331,6 +331,8 @@ def main(spec, argv=None, log=print):
             config.check_writable(cfg.sample_dir, "--sample-dir")
             return sampling.generate(spec, cfg, cli, log)
         cluster = distributed.prepare(flags, f"{spec.name}.py")  # --worker-hosts, TF_CONFIG
+        if cluster is not None:
+            log = distributed.RUNTIME.log_without_scratch(log)
         config.check_writable(flags["checkpoint_dir"], "--checkpoint-dir")
         config.check_writable(flags["sample_dir"], "--sample-dir")
         with checkpoints.RunLock(flags["checkpoint_dir"]):
