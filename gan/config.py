@@ -40,7 +40,8 @@ RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article", "precision": "fp32", "base_channels": 64}
 NOT_SAVED = ("fresh", "generate", "digit", "code", "code_grid", "num_images", "walk", "walk_frames", "walk_digits",
              "export_generator", "refine", "refine_rate", "refine_layer", "reject",
-             "reject_percentile", "shape_steps", "shape_rate", "help")
+             "reject_percentile", "shape_steps", "shape_rate", "help", "worker_hosts",
+             "task_index")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,6 +158,11 @@ def build_parser(spec):
     cli.add(advanced, "--gpus", 1, type=positive_int,
             help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
     cli.add(advanced, "--xla", False, action="store_true", help="XLA global JIT (v1 ConfigProto)")
+    cli.add(advanced, "--worker-hosts", None, metavar="HOST:PORT,...",
+            help="train on several machines, synchronously (TensorFlow's collective all-reduce): "
+                 "every worker's address, the chief (which alone writes) first; or TF_CONFIG")
+    cli.add(advanced, "--task-index", None, type=bounded_int(0),
+            help="with --worker-hosts: which of those addresses this worker is")
     return cli
 
 
@@ -363,7 +369,7 @@ def values_to_save(cfg, cli):
     values = cfg.as_dict()
     if values.get("dataset") == "folder":  # the picture graph has no recipe: none is recorded
         dests.discard("recipe")
-    return {k: values[k] for k in sorted(dests | {"model", "run_id", "dataset"}) if k in values}
+    return {k: values[k] for k in sorted(dests | {"model", "run_id", "dataset", "workers"}) if k in values}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,6 +494,8 @@ def freeze(spec, values, explicit, log=print):
     """Check every setting that needs neither data nor graph, add the device and the recipe's
     graph changes, and freeze the result (fit_to_data adds what follows from the data)."""
     values = dict(values)
+    values["workers"] = values.get("workers", 1)  # several: distributed.py
+    values["task_index"] = values.get("task_index") or 0
     values["device"] = resolve_device(values["device"])
     gpus_seen = len(tf.config.list_physical_devices("GPU"))
     if values["precision"] == "auto":

@@ -23,6 +23,7 @@ from gan import tf_quiet  # noqa: F401  (before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
+from gan import distributed
 from gan.flags import NUM_CLASSES
 from gan.layers import CODE_SIZE, LABEL_INPUTS, LAYER_OUTPUTS
 
@@ -94,6 +95,7 @@ class Model:
     init: list
     variable_shapes: dict  # name -> shape of every saved variable
     critic: Optional[Critic] = None
+    sync: Optional[distributed.SyncOps] = None  # several workers: settings check, broadcast
 
 
 def build(spec, cfg, data_shape=None, with_critic=False):
@@ -104,19 +106,24 @@ def build(spec, cfg, data_shape=None, with_critic=False):
         v1.set_random_seed(cfg.seed)
         v1.train.get_or_create_global_step()  # first, so no scope prefixes its name
         sampler = build_sampler(spec, cfg)
-        train = build_training(spec, cfg, data_shape) if data_shape is not None else None
-        critic = build_critic(spec, cfg, sampler) if with_critic else None
-        saved = v1.global_variables()
-        saver = v1.train.Saver(saved, max_to_keep=None)
-        init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
+        with distributed.replica(cfg if data_shape is not None else None):
+            train = build_training(spec, cfg, data_shape) if data_shape is not None else None
+            critic = build_critic(spec, cfg, sampler) if with_critic else None
+            saved = v1.global_variables()
+            saver = v1.train.Saver(saved, max_to_keep=None)
+            init = [v1.global_variables_initializer(), v1.local_variables_initializer()]
+            sync = distributed.build_sync(spec, cfg, saved, data_shape)
     graph.finalize()
     return Model(graph, sampler, train, saver, init,
-                 {v.op.name: v.shape.as_list() for v in saved}, critic)
+                 {v.op.name: v.shape.as_list() for v in saved}, critic, sync)
 
 
 def start_session(model, cfg, dataset=None):
     """A session on model's graph with every variable initialised and the data set loaded."""
-    sess = v1.Session(graph=model.graph, config=session_config(cfg))
+    if model.sync is not None:  # one of several workers: on its server
+        sess = distributed.session(model.graph, session_config(cfg))
+    else:
+        sess = v1.Session(graph=model.graph, config=session_config(cfg))
     feed = {}
     if model.train is not None:
         feed = {model.train.images_in: dataset.images, model.train.labels_in: dataset.labels}
@@ -261,10 +268,11 @@ def build_training(spec, cfg, data_shape):
     reshuffle = order.assign(tf.random.experimental.stateless_shuffle(
         tf.range(num_examples), seed=tf.stack([seed, tf.cast(epoch, tf.int64)])))
     start = tf.cast((global_step % cfg.steps_per_epoch) * cfg.batch_size, tf.int32)
-    batch = order[start:start + cfg.batch_size]
+    batch = distributed.local_part(order[start:start + cfg.batch_size], cfg.batch_size)
     real = tf.cast(tf.gather(dataset_images, batch), tf.float32) / 127.5 - 1.0
     labels = tf.gather(dataset_labels, batch)
-    z = uniform_noise([cfg.batch_size, cfg.z_dim], step_seed(cfg, stream=0))
+    z = distributed.local_part(uniform_noise([cfg.batch_size, cfg.z_dim],  # several workers:
+                                             step_seed(cfg, stream=0)), cfg.batch_size)  # theirs
     averaged_statistics = update_averaged_statistics(spec, cfg, z, labels) if cfg.ema else []
 
     # One tower per device (--gpus N), each on its slice of the batch; gradients averaged.
@@ -306,6 +314,7 @@ def build_training(spec, cfg, data_shape):
         variables = v1.trainable_variables(scope)
         grads = tower_grads[0] if len(tower_grads) == 1 else [
             tf.add_n(list(g)) / len(tower_grads) for g in zip(*tower_grads)]
+        grads = distributed.mean_over_workers(grads)  # several workers: all-reduced
         with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS, scope)):
             return optimizers[scope].apply_gradients(zip(grads, variables))
 
@@ -341,6 +350,10 @@ def build_training(spec, cfg, data_shape):
     g_loss_after_d = tf.identity(tf.add_n(g_losses_after_d) / len(devices),
                                  name="g_loss_after_d")
     d_then_g, last_d_then_g = g_update(g_grads_after_d)
+    # several workers: the losses of the global batch, each its own all-reduce (fetched at
+    # the same steps by all; g_loss_after_d must not run with cgan's second G step's g_loss)
+    d_loss, g_loss, g_loss_after_d, d_real, d_fake = map(
+        distributed.mean_statistic, (d_loss, g_loss, g_loss_after_d, d_real, d_fake))
     return TrainOps(images_in, labels_in, reshuffle, d_train, d_then_g, then_step(last_d_then_g),
                     g_train, then_step(last_g_train), d_loss, g_loss, g_loss_after_d, d_real,
                     d_fake)

@@ -10,6 +10,8 @@ updates put in UPDATE_OPS) or a bool tensor such as the `is_training` placeholde
 
 import tensorflow as tf
 
+from gan import distributed
+
 v1 = tf.compat.v1
 LAYER_OUTPUTS = "layer_outputs"  # each dense / transposed conv's output, for refinement
 
@@ -107,6 +109,7 @@ def update_moving_average(moving, value, decay):
     the same statistic: a D called on real and on generated images updates it twice a step,
     and two unordered updates give a result that depends on which thread ran first."""
     key = "moving_average_updates/" + moving.op.name
+    value = distributed.mean_statistic(value)  # several workers: their average (equal copies)
     with tf.control_dependencies(v1.get_collection(key)[-1:]):
         update = v1.assign_sub(moving, (1.0 - decay) * (moving - value))
     v1.add_to_collection(key, update)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from gan import checkpoints
 from gan import config
 from gan import data
+from gan import distributed
 from gan import graph
 from gan import losses
 from gan import memory
@@ -136,6 +137,7 @@ def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
         step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
                                           model.variable_shapes, log=log)
+        step = distributed.synchronise(sess, model, cfg, step, log)  # several: the chief's
         claimed = claim_sample_dir()
         try:
             checkpoints.write_config(cfg.checkpoint_dir, saved_values)
@@ -156,6 +158,7 @@ def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
         scorer = make_scorer(cfg) if cfg.eval_every else None
         try:
             status = run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer)
+            distributed.dump_variables(sess, model)  # GAN_DUMP_VARIABLES (tests) only
         finally:
             writer.close()
             outputs.best_effort("training.gif", lambda: outputs.write_training_gif(cfg.sample_dir),
@@ -193,8 +196,8 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
         if step % schedule.steps_per_epoch == 0 and step > 0:
             sess.run(ops.reshuffle)
         stopping = bool(stop)
-        fetched = graph.train_step(sess, ops, spec.g_steps,
-                                   fetch=schedule.logs(step + 1) or stopping)
+        fetched = graph.train_step(sess, ops, spec.g_steps, fetch=schedule.logs(step + 1) or (
+            stopping and cfg.workers == 1))  # several workers fetch (all-reduce) at the same steps
         step += 1
         bar.update(1)
 
@@ -391,9 +394,14 @@ def main(spec, argv=None, log=print):
                 config.check_saved_data_dir(cfg, explicit, log)
             config.check_writable(cfg.sample_dir, "--sample-dir")
             return sampling.generate(spec, cfg, cli, log)
+        cluster = distributed.prepare(flags, f"{spec.name}.py")  # --worker-hosts, TF_CONFIG
+        if cluster is not None:
+            log = distributed.RUNTIME.log_without_scratch(log)
         config.check_writable(flags["checkpoint_dir"], "--checkpoint-dir")
         with checkpoints.RunLock(flags["checkpoint_dir"]):
             saved = config.read_saved(cli, flags["checkpoint_dir"])
+            if not flags["fresh"]:
+                distributed.check_resume(flags["checkpoint_dir"], flags["workers"])
             if flags["fresh"]:  # checked as a new run before anything is deleted
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, None),
                                     explicit, log=log)
@@ -412,6 +420,8 @@ def main(spec, argv=None, log=print):
             dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
                                               cfg.channels, log)
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))
+            if cluster is not None:
+                distributed.connect(cfg)
             # The sample folder is claimed, and config.json written, only once the newest
             # checkpoint has been restored (train()): a refused start leaves neither behind.
             adopt = saved is not None and saved.get("run_id") is None
@@ -437,6 +447,8 @@ def main(spec, argv=None, log=print):
     except KeyboardInterrupt:  # before the loop's own handler is installed: nothing to save yet
         print(f"{spec.name}.py: interrupted; nothing was saved", file=sys.stderr)
         return 130
+    finally:
+        distributed.stop()  # a worker's throwaway folder
 
 
 def remove_if_empty(folders):
