@@ -125,8 +125,8 @@ def test_two_trainers_started_together_never_both_run(tmp_path, capsys):
     second = training.main(gan_mlp.SPEC, args)
     still_running = first.poll() is None
     out, err = first.communicate(timeout=300)
-    assert still_running, "the first trainer ended before the second started: no overlap"
     assert sorted([first.returncode, second]) == [0, 1], (second, err[-2000:])
+    assert still_running, "the first trainer ended before the second was refused: no overlap"
     assert "another training run" in one_error_line(capsys)
     steps = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]
     assert steps == list(range(1, len(steps) + 1))
