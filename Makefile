@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# `make test ISA=AVX2` runs the suite with oneDNN held to that instruction set (SSE41, AVX, AVX2,
+# AVX512_CORE, AVX512_CORE_BF16, AVX512_CORE_AMX, ...): ONEDNN_MAX_CPU_ISA, passed only when set.
+ISA ?=
+ISA_ENV := $(if $(ISA),ONEDNN_MAX_CPU_ISA=$(ISA))
 
 .PHONY: train test clean
 
@@ -16,7 +20,7 @@ train: $(VENV)/.installed
 	$(PY) dcgan.py
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(ISA_ENV) $(PY) -m pytest -q tests
 
 clean:
 	rm -rf samples checkpoints

@@ -120,7 +120,18 @@ def images_from_file(path, log=print):
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
         raise UsageError(f"--images {path}: not a .npy file (it does not start as one); save the "
                          f"images with np.save, e.g. the generated.npy beside generated.png")
-    try:  # mapped first: a header that promises terabytes is refused before any allocation
+    too_many = lambda shape: UsageError(f"--images {path}: {list(shape)} is more than "
+                                        f"{10 * config.MAX_IMAGES} digits; score a part of it")
+    try:  # the header first: one that promises terabytes is refused before mapping or allocating
+        with open(path, "rb") as f:
+            if f.read(6) == b"\x93NUMPY":
+                f.seek(0)
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape = read(f)[0]
+                if int(np.prod(shape, dtype=object)) > 10 * config.MAX_IMAGES * 784:
+                    raise too_many(shape)
         array = np.load(path, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError, EOFError) as e:
         raise UsageError(f"--images {path}: not a readable .npy file ({str(e).splitlines()[0]})")
@@ -128,8 +139,7 @@ def images_from_file(path, log=print):
         raise UsageError(f"--images {path}: an .npz archive, not one .npy array; save the images "
                          f"with np.save")
     if array.size > 10 * config.MAX_IMAGES * 784:
-        raise UsageError(f"--images {path}: {list(array.shape)} is more than "
-                         f"{10 * config.MAX_IMAGES} digits; score a part of it")
+        raise too_many(array.shape)
     array = np.array(array)
     shape = list(array.shape)
     if array.ndim == 2 and shape[1] == 784:

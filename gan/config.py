@@ -27,7 +27,7 @@ from gan.errors import UsageError
 from gan.files import same_or_inside
 from gan.flags import (CommandLine, bounded_int, digit_list, interval,
                        positive_float, positive_int, recipe_type, unit_interval)
-from gan.machine import cpu_flags
+from gan import machine
 
 DATA_DIR_DEFAULT = "MNIST_data"
 MAX_IMAGES = 100_000  # --num-images: 10x the evaluation set; a million is gigabytes of PNG
@@ -80,8 +80,9 @@ def build_parser(spec):
     cli.add(run, "--device", None, shown="/gpu:0 if TensorFlow sees a GPU, else /cpu:0",
             help="where the graph runs (tf.device)")
     cli.add(run, "--precision", "auto", choices=("fp32", "bf16", "fp16", "auto"),
-            help="auto: bf16 on a CPU with AMX or AVX512-BF16, else fp32; printed, saved and "
-                 "kept on resume")
+            help="auto: bf16 where oneDNN runs it on AMX or AVX512-BF16 (ONEDNN_MAX_CPU_ISA and "
+                 "TF_ENABLE_ONEDNN_OPTS=0 can rule it out), else fp32; printed, saved and kept "
+                 "on resume")
     cli.add(run, "--seed", 0, type=bounded_int(0, MAX_SEED),
             help="fixes initial weights, data order and noise; with --generate it picks the "
                  "images: the same seed gives the same images, another seed others")
@@ -392,14 +393,20 @@ def resolve_device(device):
 
 
 def automatic_precision(device):
-    """(precision, why) for --precision auto on this machine's device."""
+    """(precision, why) for --precision auto on this machine's device: bf16 only where oneDNN
+    will run it on AMX or AVX512-BF16 (machine.bf16 reads the CPU, ONEDNN_MAX_CPU_ISA and
+    TF_ENABLE_ONEDNN_OPTS)."""
     if device.startswith("/gpu"):  # the fp16 rewrite has no loss scaling; never scored on a GPU
         return "fp32", "on a GPU fp16's training quality is unmeasured; --precision fp16 tries it"
-    flags = cpu_flags()
-    for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")):
-        if flag in flags:
-            return "bf16", f"this CPU has {name}"
-    return "fp32", "this CPU has neither AMX nor AVX512-BF16"
+    runs, fast, why = machine.here()
+    return ("bf16" if fast else "fp32"), why
+
+
+def bf16_cannot_run(device):
+    """Why --precision bf16 cannot run on this CPU (oneDNN off, or held below AVX512_CORE: the
+    rewrite would do nothing, or abort in C++), or None."""
+    runs, _, why = machine.here()
+    return None if device.startswith("/gpu") or runs else why
 
 
 def not_for_this_device(precision, device):
@@ -410,8 +417,10 @@ def not_for_this_device(precision, device):
         return "which needs a GPU"
     if precision == "bf16" and on_gpu:
         return "which is the CPU (oneDNN) rewrite"
-    if precision == "bf16" and automatic_precision(device)[0] != "bf16":
-        return "and this CPU has neither AMX nor AVX512-BF16"
+    if precision == "bf16":
+        auto, why = automatic_precision(device)
+        if auto != "bf16":
+            return f"and here {why}"
     return None
 
 
@@ -537,6 +546,9 @@ def freeze(spec, values, explicit, log=print):
     if values["precision"] == "bf16" and values["device"].startswith("/gpu"):
         raise UsageError("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp32 (or "
                          "fp16, whose training quality is unmeasured)")
+    if values["precision"] == "bf16" and bf16_cannot_run(values["device"]):
+        raise UsageError(f"--precision bf16 cannot run here: {bf16_cannot_run(values['device'])}; "
+                         f"use --precision fp32 (or auto)")
     if values["generate"] and values["fresh"]:
         raise UsageError("--generate and --fresh conflict: --fresh would delete the checkpoint that "
                    "--generate needs")

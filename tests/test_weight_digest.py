@@ -1,10 +1,17 @@
 """The refactors keep the training graph's arithmetic: a fixed-seed 20-step run of each script
-gives the weights it gave before, bit for bit, on a CPU kind a digest was recorded on.
+gives the weights it gave before, bit for bit, on a machine kind a digest was recorded on.
 
-Digests differ between CPU kinds (another order of floating-point sums), so they are kept per
-CPU model and TensorFlow version in weight_digests.json; on a machine with none recorded the
-test is skipped. Record one before a change that must not alter training:
+Digests differ with the arithmetic in force (another order of floating-point sums), so they are
+kept in weight_digests.json per CPU model, oneDNN instruction-set class (amx, avx512_bf16,
+avx512, avx2: ONEDNN_MAX_CPU_ISA lowers it), oneDNN on or off (TF_ENABLE_ONEDNN_OPTS) and
+TensorFlow version (gan/machine.py: digest_key); two "AMD EPYC"s, one with AVX512-BF16 and one
+with AVX2 only, get two keys. On a machine kind with none recorded the test is skipped and says
+which key it looked for; it never records (a digest it recorded itself could not fail). Record
+on a commit known to train right, before a change that must not alter training:
     .venv/bin/python tests/test_weight_digest.py --record
+Whether two machine kinds share a digest (Eigen with oneDNN off may well) is not checked here.
+One check holds on every machine: two fresh processes with the same seed train the same weights,
+and another seed trains others (test_training_is_deterministic_in_fresh_processes).
 The loop fetches nothing here: which tensors a sess.run fetches changes how Grappler fuses the
 graph, and with it the last bits of some updates. Each digest is taken in a process of its
 own: cgan's came out differently after other graphs had run in the same process.
@@ -29,7 +36,7 @@ import dcgan
 import gan_mlp
 from gan import graph
 import lsgan
-from gan.machine import cpu_name
+from gan import machine
 import utils
 
 v1 = tf.compat.v1
@@ -38,16 +45,16 @@ SPECS = (gan_mlp.SPEC, dcgan.SPEC, cgan.SPEC, lsgan.SPEC)
 
 
 def machine_kind():
-    return f"{cpu_name()} | TensorFlow {tf.__version__}"
+    return machine.digest_key(tf.__version__)
 
 
-def weight_digest(spec, folder, steps=20):
-    """SHA-256 over every saved variable after `steps` steps at batch 16, seed 3, tiny MNIST."""
+def weight_digest(spec, folder, steps=20, seed=3):
+    """SHA-256 over every saved variable after `steps` steps at batch 16, fp32, tiny MNIST."""
     from conftest import write_tiny_mnist
     write_tiny_mnist(folder)
     images, labels = utils.load_mnist(folder, "train", log=lambda m: None)
     dataset = data.Dataset(images, labels.astype(np.int32), "tiny")
-    cfg, explicit = config.new_run(spec, ["--batch-size", "16", "--seed", "3", "--device",
+    cfg, explicit = config.new_run(spec, ["--batch-size", "16", "--seed", str(seed), "--device",
                                           "/cpu:0", "--precision", "fp32"])
     cfg = config.fit_to_data(cfg, explicit, len(images))
     model = graph.build(spec, cfg, images.shape)
@@ -65,11 +72,22 @@ def weight_digest(spec, folder, steps=20):
     return digest.hexdigest()
 
 
+def start_digest(name, folder, *runs):
+    """A fresh process that prints one digest per (steps, seed) in runs, in one line."""
+    os.makedirs(folder, exist_ok=True)
+    runs = [str(x) for run in runs for x in run]
+    return subprocess.Popen([sys.executable, os.path.abspath(__file__), "--digest", name, folder,
+                             *runs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def digests_of(process):
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-2000:]
+    return out.split()[-1].split(",")
+
+
 def digest_in_new_process(name, folder):
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), "--digest", name, folder],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout.split()[-1]
+    return digests_of(start_digest(name, folder, (20, 3)))[0]
 
 
 def recorded():
@@ -79,17 +97,42 @@ def recorded():
         return json.load(f).get(machine_kind(), {})
 
 
+@pytest.fixture(scope="module")
+def digests(tmp_path_factory):
+    """Every process this file needs, started together (each pays TensorFlow's start-up): the
+    recorded kind's four 20-step runs, and the determinism check's two 5-step gan_mlp runs."""
+    folder = lambda name: str(tmp_path_factory.mktemp(name))
+    wanted = [s.name for s in SPECS if s.name in recorded()]
+    started = {name: start_digest(name, folder(name), (20, 3)) for name in wanted}
+    started["twice"] = start_digest("gan_mlp", folder("twice"), (5, 3), (5, 4))
+    started["once"] = start_digest("gan_mlp", folder("once"), (5, 3))
+    return {name: digests_of(process) for name, process in started.items()}
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_training_arithmetic_is_unchanged(spec, tmp_path):
+def test_training_arithmetic_is_unchanged(spec, digests):
     expected = recorded().get(spec.name)
     if expected is None:
-        pytest.skip(f"no digest recorded for {machine_kind()}")
-    assert digest_in_new_process(spec.name, str(tmp_path)) == expected
+        pytest.skip(f"no {spec.name} digest recorded for this machine kind, {machine_kind()!r} "
+                    f"(tests/weight_digests.json); record one on a commit known to train right "
+                    f"with tests/test_weight_digest.py --record")
+    assert digests[spec.name][0] == expected
+
+
+def test_training_is_deterministic_in_fresh_processes(digests):
+    """Same seed, two fresh processes: the same weights, bit for bit, on any machine; another
+    seed: other weights (so the digest sees the training at all)."""
+    (seed3, seed4), (seed3_again,) = digests["twice"], digests["once"]
+    assert seed3 == seed3_again
+    assert seed3 != seed4
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--digest"]:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    print(weight_digest(next(s for s in SPECS if s.name == sys.argv[2]), sys.argv[3]))
+    spec = next(s for s in SPECS if s.name == sys.argv[2])
+    runs = list(map(int, sys.argv[4:])) or [20, 3]
+    print(",".join(weight_digest(spec, os.path.join(sys.argv[3], str(i)), steps, seed)
+                   for i, (steps, seed) in enumerate(zip(runs[::2], runs[1::2]))))
 elif __name__ == "__main__" and sys.argv[1:] == ["--record"]:
     import tempfile
     table = json.load(open(DIGESTS)) if os.path.exists(DIGESTS) else {}
@@ -97,4 +140,5 @@ elif __name__ == "__main__" and sys.argv[1:] == ["--record"]:
                              for s in SPECS}
     with open(DIGESTS, "w") as f:
         json.dump(table, f, indent=1, sort_keys=True)
-    print(json.dumps(table[machine_kind()], indent=1))
+        f.write("\n")
+    print(machine_kind(), json.dumps(table[machine_kind()], indent=1))
