@@ -28,6 +28,7 @@ from gan import data
 from gan import graph
 from gan import losses
 from gan import outputs
+from gan import picture_cache
 from gan import sampling
 from gan.errors import TrainingDiverged, UsageError, UserError
 from gan.flags import NUM_CLASSES
@@ -130,7 +131,8 @@ class StopRequested:
 def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
     """Build, restore the newest checkpoint, then claim the sample folder and write config.json:
     a checkpoint that does not fit these settings leaves both folders as they were."""
-    model = graph.build(spec, cfg, dataset.images.shape)
+    model = graph.build(spec, cfg, dataset.images.shape,
+                        read_rows=getattr(dataset.images, "read_rows", None))
     checkpoints.remove_stale_temp_files(cfg.checkpoint_dir)
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
         step = checkpoints.restore_newest(sess, model.saver, cfg.checkpoint_dir,
@@ -341,8 +343,9 @@ def main(spec, argv=None, log=print):
                                     explicit, log=log)
             if saved is None:
                 check_checkpoint_dir_free(cfg.checkpoint_dir)
-            dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
-                                              cfg.channels, log)
+            dataset = data.load_training_data(
+                cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels, log,
+                cache_dir=picture_cache.cache_dir_of(cfg), cache_named=bool(cfg.cache_dir))
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))
             # The sample folder is claimed, and config.json written, only once the newest
             # checkpoint has been restored (train()): a refused start leaves neither behind.
