@@ -34,6 +34,19 @@ DATA = "pictures.u8"
 CACHE_FOLDER = "picture_cache"  # under --checkpoint-dir unless --cache-dir is given
 
 
+READ_FAILED = "reading a batch from the picture cache failed"
+
+
+def error_in_step(error):
+    """The one-line DataError that a batch read raised inside a session step (TensorFlow wraps
+    it in an UnknownError with the Python traceback), or None if error is another one."""
+    text = getattr(error, "message", "") or ""
+    start = text.find(READ_FAILED)
+    if start < 0:
+        return None
+    return DataError(text[start:].splitlines()[0])
+
+
 def default_cache_dir(checkpoint_dir):
     return os.path.join(checkpoint_dir, CACHE_FOLDER)
 
@@ -65,10 +78,14 @@ class CachedImages:
         if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"rows outside 0..{len(self) - 1}")
         out = np.empty((rows.size, self.row_bytes), np.uint8)
-        for i, row in enumerate(rows):
-            if os.preadv(self.fd, [out[i]], int(row) * self.row_bytes) != self.row_bytes:
-                raise DataError("the picture cache's data file became shorter while training; "
-                                "run again to rebuild it")
+        try:
+            for i, row in enumerate(rows):
+                if os.preadv(self.fd, [out[i]], int(row) * self.row_bytes) != self.row_bytes:
+                    raise DataError(f"{READ_FAILED}: its data file became shorter while "
+                                    f"training; run again to rebuild it")
+        except OSError as e:
+            raise DataError(f"{READ_FAILED} ({e.strerror}); run again, or delete the cache to "
+                            f"rebuild it")
         return out.reshape((rows.size,) + self.shape[1:])
 
     def __array__(self, dtype=None, copy=None):  # np.asarray(images): all of it, on request

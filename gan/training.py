@@ -356,6 +356,12 @@ def main(spec, argv=None, log=print):
     except UserError as e:
         print(f"{spec.name}.py: error: {e}", file=sys.stderr)
         return e.exit_code
+    except tf.errors.UnknownError as e:  # a picture cache's batch read failed mid-step
+        error = picture_cache.error_in_step(e)
+        if error is None:
+            raise
+        print(f"{spec.name}.py: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:  # before the loop's own handler is installed: nothing to save yet
         print(f"{spec.name}.py: interrupted; nothing was saved", file=sys.stderr)
         return 130

@@ -177,3 +177,18 @@ def test_a_damaged_cache_is_refused_or_rebuilt(tmp_path, capsys):
     assert "does not fit" in out and "decoded 40 pictures" in out
     assert os.path.getsize(cache / picture_cache.DATA) == 40 * 16 * 16 * 3
     assert not [n for n in os.listdir(cache) if n.startswith(".tmp-")]
+
+
+def test_a_failed_batch_read_is_one_line(tmp_path, capsys, monkeypatch):
+    """The cache's data file cut short under a running trainer: one line, no traceback."""
+    write_pictures(tmp_path / "pics")
+    real_read = picture_cache.CachedImages.read_rows
+
+    def read_then_cut(self, rows):
+        os.truncate(tmp_path / "run" / "c" / "picture_cache" / picture_cache.DATA, 100)
+        return real_read(self, rows)
+    monkeypatch.setattr(picture_cache.CachedImages, "read_rows", read_then_cut)
+    assert training.main(dcgan.SPEC, args(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "picture cache failed" in err and "shorter" in err and err.count("\n") == 1
+    assert "Traceback" not in err
