@@ -107,7 +107,11 @@ def folder_key(folder, paths, size, channels):
         digest.update(hashlib.sha256(f.read()).digest())
     digest.update(json.dumps([FORMAT, size, channels]).encode())
     for path in paths:
-        st = os.stat(path)
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise DataError(f"{path} could not be read while listing the picture folder "
+                            f"({e.strerror}); run again once the folder is still")
         digest.update(json.dumps([os.path.relpath(path, folder), st.st_size,
                                   st.st_mtime_ns]).encode() + b"\n")
     return digest.hexdigest()
@@ -141,6 +145,9 @@ def read_index(cache_dir):
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise DataError(f"the picture cache index {path} cannot be read ({e.strerror}); fix its "
+                        f"permissions or pass another --cache-dir")
     with os.fdopen(fd, "rb") as f:
         text = f.read(1 << 20)
     try:
@@ -153,8 +160,8 @@ def read_index(cache_dir):
     return index
 
 
-def index_fits(index, size, channels):
-    """Why the index's own fields cannot describe a cache of this shape, or None."""
+def index_fits(index, key, size, channels, count):
+    """Why the index does not describe a cache of this folder (key) at this shape, or None."""
     fields = {"key": str, "count": int, "size": int, "channels": int, "skipped": int,
               "data_bytes": int, "data_inode": int, "data_mtime_ns": int}
     for name, kind in fields.items():
@@ -164,6 +171,12 @@ def index_fits(index, size, channels):
         return "its counts are out of range"
     if index["data_bytes"] != index["count"] * index["size"] ** 2 * index["channels"]:
         return "its data size does not fit its count and shape"
+    if index["key"] != key or (index["size"], index["channels"]) != (size, channels):
+        return ("it was written at {}x{}x{}".format(index["size"], index["size"],
+                                                    index["channels"])
+                if (index["size"], index["channels"]) != (size, channels) else
+                f"the folder changed since ({count} pictures now; files added, removed or "
+                f"modified)")
     return None
 
 
@@ -198,13 +211,7 @@ def load(folder, size, channels, cache_dir, named=False, workers=None, log=print
     index = read_index(cache_dir)
     why = "no cache yet"
     if index is not None:
-        why = index_fits(index, size, channels)
-        if why is None and index["key"] != key:
-            why = ("it was written at {}x{}x{}".format(index["size"], index["size"],
-                                                         index["channels"])
-                   if (index["size"], index["channels"]) != (size, channels) else
-                   f"the folder changed since ({len(paths)} pictures now; files added, removed "
-                   f"or modified)")
+        why = index_fits(index, key, size, channels, len(paths))
         if why is None:
             fd, why = open_data(cache_dir, index)
             if fd is not None:
@@ -218,7 +225,13 @@ def load(folder, size, channels, cache_dir, named=False, workers=None, log=print
         raise DataError(f"{os.path.join(cache_dir, DATA)} exists without its {INDEX}, so no "
                         f"run of this repository can vouch for it; delete it, or pass another "
                         f"--cache-dir")
-    return build(folder, paths, size, channels, cache_dir, key, workers, log)
+    try:
+        return build(folder, paths, size, channels, cache_dir, key, workers, log)
+    except OSError as e:
+        from gan.files import why_write_failed
+        raise DataError(f"the picture cache in {cache_dir} could not be written "
+                        f"({why_write_failed(e, cache_dir)}); free some space, or pass "
+                        f"--cache-dir elsewhere")
 
 
 def build(folder, paths, size, channels, cache_dir, key, workers, log):

@@ -192,3 +192,12 @@ def test_a_failed_batch_read_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "picture cache failed" in err and "shorter" in err and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_a_cache_dir_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    write_pictures(tmp_path / "pics")
+    (tmp_path / "afile").write_text("mine")
+    code = training.main(dcgan.SPEC, args(tmp_path, extra=["--cache-dir", str(tmp_path / "afile")]))
+    err = capsys.readouterr().err
+    assert code == 1 and "afile" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine"
