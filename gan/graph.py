@@ -9,7 +9,8 @@ Graph layout (tf.compat.v1, eager disabled):
   start-up; each step's batch is gathered from a per-epoch permutation drawn from (seed, epoch),
   and its noise from stateless ops seeded by (seed, step). A resumed run therefore continues the
   same data order and noise stream, no images are fed per step, and checkpoints hold the model,
-  not the data.
+  not the data. A picture folder's cache (picture_cache.py) is read instead, a batch's rows at a
+  time, through tf.numpy_function: the same order, no copy of the data set in memory.
 - The sampler (`noise`, `y_noise`, `is_training` placeholders -> generator) is built first, so
   its tensors carry stable names that another program can look up after import_meta_graph.
   Under --ema it reads generator_ema/, a moving average of G's weights updated after G steps.
