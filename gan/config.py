@@ -35,7 +35,8 @@ MAX_SEED = 2 ** 31 - 1
 SHAPE_RATE_DEFAULT = 1e-3  # --shape-rate: 1e-2 hurt gan_mlp and dcgan; 3e-2, 1e-1 gave NaNs
 MAX_WIDTH = 100_000  # z size, channels, batch: past this a graph would not fit in memory anyway
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
-RESUMED_FLAGS = ("data_dir", "precision")  # from the saved run unless typed; no conflict
+# from the saved run unless typed; no conflict
+RESUMED_FLAGS = ("data_dir", "precision", "cache_dir")
 # Their value in runs saved before these flags existed, or before their default changed.
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article", "precision": "fp32", "base_channels": 64}
 NOT_SAVED = ("fresh", "generate", "digit", "code", "code_grid", "num_images", "walk", "walk_frames", "walk_digits",
@@ -67,6 +68,9 @@ def build_parser(spec):
                  + (", or a folder of your pictures" if spec.picture_sizes else ""))
     cli.add(run, "--checkpoint-dir", None, shown=f"checkpoints/{spec.name}",
             help="where checkpoints and config.json go; a run there is resumed")
+    if spec.picture_sizes:
+        cli.add(run, "--cache-dir", None, shown="--checkpoint-dir's picture_cache/",
+                help="where a picture folder is decoded once and read from (folder only)")
     cli.add(run, "--sample-dir", None,
             shown="the checkpoint folder's own: checkpoints/X -> samples/X, any other folder "
                   "F -> F/samples (a resumed run keeps the one it has)",
@@ -235,7 +239,7 @@ def parse(spec, argv):
         cli.parser.error(str(e))
     for name, value in (("dataset", "mnist"), ("image_size", None), ("channels", None),
                         ("recipe", None), ("digit", None), ("walk_digits", False),
-                        ("code", None), ("code_grid", False)):
+                        ("code", None), ("code_grid", False), ("cache_dir", None)):
         flags.setdefault(name, value)  # flags only some scripts have
     return flags, explicit, cli
 
@@ -533,6 +537,9 @@ def freeze(spec, values, explicit, log=print):
     if not picture_run and explicit & {"image_size", "channels", "base_channels"}:
         raise UsageError("--image-size, --channels and --base-channels apply to picture folders; "
                    "MNIST is 28x28x1 (drop them, or point --data-dir at your pictures)")
+    if not picture_run and "cache_dir" in explicit:
+        raise UsageError("--cache-dir applies to picture folders; MNIST is read whole (drop it, "
+                         "or point --data-dir at your pictures)")
     if values["gpus"] > 1 and gpus_seen and values["gpus"] > gpus_seen:
         raise UsageError(f"--gpus {values['gpus']}: TensorFlow sees {gpus_seen} GPU(s)")
     if values["gpus"] > 1 and not gpus_seen and not values["generate"]:

@@ -31,11 +31,20 @@ class Dataset:
     description: str
 
 
-def load_training_data(kind, data_dir, image_size=None, channels=None, log=print):
-    """The one place that picks the source: `kind` is "mnist" or "folder"."""
+def load_training_data(kind, data_dir, image_size=None, channels=None, log=print,
+                       cache_dir=None, cache_named=False):
+    """The one place that picks the source: `kind` is "mnist" or "folder". With cache_dir, a
+    folder's pictures come from (or are first decoded into) picture_cache.py's cache there, and
+    `images` reads rows from disk on demand instead of holding them all in memory."""
     if kind == "mnist":
         images, labels = load_mnist(data_dir, "train", log=log)
         return Dataset(images, labels.astype(np.int32), f"MNIST from {data_dir}")
+    if cache_dir is not None:
+        from gan import picture_cache
+        images, _ = picture_cache.load(data_dir, image_size, channels, cache_dir,
+                                       named=cache_named, log=log)
+        return Dataset(images, np.zeros(len(images), np.int32),
+                       f"{len(images)} pictures in {data_dir}")
     images, skipped = load_picture_folder(data_dir, image_size, channels)
     log(f"decoded {len(images)} pictures from {data_dir} at {image_size}x{image_size}x{channels}; "
         f"skipped {skipped} unreadable files (broken, or not regular files)")

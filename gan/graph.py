@@ -9,7 +9,8 @@ Graph layout (tf.compat.v1, eager disabled):
   start-up; each step's batch is gathered from a per-epoch permutation drawn from (seed, epoch),
   and its noise from stateless ops seeded by (seed, step). A resumed run therefore continues the
   same data order and noise stream, no images are fed per step, and checkpoints hold the model,
-  not the data.
+  not the data. A picture folder's cache (picture_cache.py) is read instead, a batch's rows at a
+  time, through tf.numpy_function: the same order, no copy of the data set in memory.
 - The sampler (`noise`, `y_noise`, `is_training` placeholders -> generator) is built first, so
   its tensors carry stable names that another program can look up after import_meta_graph.
   Under --ema it reads generator_ema/, a moving average of G's weights updated after G steps.
@@ -69,7 +70,8 @@ class Critic:
 
 @dataclasses.dataclass(frozen=True)
 class TrainOps:
-    images_in: tf.Tensor  # placeholders that fill the in-graph data set at start-up
+    images_in: Optional[tf.Tensor]  # placeholders that fill the in-graph data set at start-up
+    # (no images_in where a picture cache's rows are read a batch at a time)
     labels_in: tf.Tensor
     reshuffle: tf.Operation  # this epoch's permutation, from (seed, epoch)
     d_train: tf.Operation  # a D update alone
@@ -98,16 +100,19 @@ class Model:
     sync: Optional[distributed.SyncOps] = None  # several workers: settings check, broadcast
 
 
-def build(spec, cfg, data_shape=None, with_critic=False):
+def build(spec, cfg, data_shape=None, with_critic=False, read_rows=None):
     """The graph for spec under cfg: training if data_shape ([N, H, W, C]) is given, else the
-    sampler alone (for --generate and evaluate.py); with_critic adds D for guided sampling."""
+    sampler alone (for --generate and evaluate.py); with_critic adds D for guided sampling.
+    read_rows (row numbers -> uint8 [k, H, W, C], a picture cache's) makes each batch's images
+    read from disk instead of from an in-graph copy of the data set."""
     graph = tf.Graph()
     with graph.as_default(), tf.device(cfg.device):
         v1.set_random_seed(cfg.seed)
         v1.train.get_or_create_global_step()  # first, so no scope prefixes its name
         sampler = build_sampler(spec, cfg)
         with distributed.replica(cfg if data_shape is not None else None):
-            train = build_training(spec, cfg, data_shape) if data_shape is not None else None
+            train = (build_training(spec, cfg, data_shape, read_rows)
+                     if data_shape is not None else None)
             critic = build_critic(spec, cfg, sampler) if with_critic else None
             saved = v1.global_variables()
             saver = v1.train.Saver(saved, max_to_keep=None)
@@ -126,7 +131,9 @@ def start_session(model, cfg, dataset=None):
         sess = v1.Session(graph=model.graph, config=session_config(cfg))
     feed = {}
     if model.train is not None:
-        feed = {model.train.images_in: dataset.images, model.train.labels_in: dataset.labels}
+        feed = {model.train.labels_in: dataset.labels}
+        if model.train.images_in is not None:  # else read a batch at a time (a picture cache)
+            feed[model.train.images_in] = dataset.images
     sess.run(model.init, feed)
     return sess
 
@@ -253,14 +260,17 @@ def average_weights(cfg, after):
 # ---------------------------------------------------------------------------------------------
 # Training
 
-def build_training(spec, cfg, data_shape):
-    """In-graph batches and noise from global_step, the two losses and the train ops."""
+def build_training(spec, cfg, data_shape, read_rows=None):
+    """In-graph batches and noise from global_step, the two losses and the train ops; with
+    read_rows, the batch's images come from it (tf.numpy_function) instead of a local copy."""
     global_step = v1.train.get_or_create_global_step()
     num_examples = data_shape[0]
     local = [v1.GraphKeys.LOCAL_VARIABLES]  # not saved: loaded from disk at start-up
-    images_in = v1.placeholder(tf.uint8, list(data_shape), name="dataset_images")
+    images_in = None if read_rows else v1.placeholder(tf.uint8, list(data_shape),
+                                                      name="dataset_images")
     labels_in = v1.placeholder(tf.int32, [num_examples], name="dataset_labels")
-    dataset_images = v1.Variable(images_in, trainable=False, collections=local, name="dataset")
+    dataset_images = None if read_rows else v1.Variable(images_in, trainable=False,
+                                                         collections=local, name="dataset")
     dataset_labels = v1.Variable(labels_in, trainable=False, collections=local, name="labels")
     order = v1.Variable(tf.range(num_examples), trainable=False, collections=local, name="order")
     epoch = global_step // cfg.steps_per_epoch
@@ -269,7 +279,13 @@ def build_training(spec, cfg, data_shape):
         tf.range(num_examples), seed=tf.stack([seed, tf.cast(epoch, tf.int64)])))
     start = tf.cast((global_step % cfg.steps_per_epoch) * cfg.batch_size, tf.int32)
     batch = distributed.local_part(order[start:start + cfg.batch_size], cfg.batch_size)
-    real = tf.cast(tf.gather(dataset_images, batch), tf.float32) / 127.5 - 1.0
+    if read_rows:  # the same rows in the same order, read from disk on the CPU
+        with tf.device("/cpu:0"):
+            batch_images = tf.numpy_function(read_rows, [batch], tf.uint8, name="read_rows")
+        batch_images.set_shape(batch.shape.as_list() + list(data_shape[1:]))
+    else:
+        batch_images = tf.gather(dataset_images, batch)
+    real = tf.cast(batch_images, tf.float32) / 127.5 - 1.0
     labels = tf.gather(dataset_labels, batch)
     z = distributed.local_part(uniform_noise([cfg.batch_size, cfg.z_dim],  # several workers:
                                              step_seed(cfg, stream=0)), cfg.batch_size)  # theirs

@@ -28,6 +28,7 @@ from gan import graph
 from gan import losses
 from gan import memory
 from gan import outputs
+from gan import picture_cache
 from gan import sampling
 from gan.errors import TrainingDiverged, UsageError, UserError
 from gan.files import WriteFailed, remove_entry
@@ -131,7 +132,8 @@ class StopRequested:
 def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
     """Build, restore the newest checkpoint, then claim the sample folder and write config.json:
     a checkpoint that does not fit these settings leaves both folders as they were."""
-    model = graph.build(spec, cfg, dataset.images.shape)
+    model = graph.build(spec, cfg, dataset.images.shape,
+                        read_rows=getattr(dataset.images, "read_rows", None))
     memory.check_graph(model.graph)  # before the session allocates any of it
     checkpoints.remove_stale_temp_files(cfg.checkpoint_dir)
     with graph.start_session(model, cfg, dataset) as sess, StopRequested(cfg.minutes) as stop:
@@ -417,8 +419,9 @@ def main(spec, argv=None, log=print):
                 check_checkpoint_dir_free(cfg.checkpoint_dir)
             refuse_linked_folders(cfg.checkpoint_dir)
             config.check_saved_data_dir(cfg, explicit, log)
-            dataset = data.load_training_data(cfg.dataset, cfg.data_dir, cfg.image_size,
-                                              cfg.channels, log)
+            dataset = data.load_training_data(
+                cfg.dataset, cfg.data_dir, cfg.image_size, cfg.channels, log,
+                cache_dir=picture_cache.cache_dir_of(cfg), cache_named=bool(cfg.cache_dir))
             cfg = config.fit_to_data(cfg, explicit, len(dataset.images))
             if cluster is not None:
                 distributed.connect(cfg)
@@ -444,6 +447,12 @@ def main(spec, argv=None, log=print):
                 if isinstance(e, tf.errors.AbortedError) else "ran out of memory")
         print(f"{spec.name}.py: error: {kind} ({what}); {memory.GRAPH_FIX}", file=sys.stderr)
         return 1
+    except tf.errors.UnknownError as e:  # a picture cache's batch read failed mid-step
+        error = picture_cache.error_in_step(e)
+        if error is None:
+            raise
+        print(f"{spec.name}.py: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:  # before the loop's own handler is installed: nothing to save yet
         print(f"{spec.name}.py: interrupted; nothing was saved", file=sys.stderr)
         return 130
