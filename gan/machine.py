@@ -103,8 +103,8 @@ def bf16(flags, env):
         if env.get("TF_ENABLE_ONEDNN_OPTS", "").strip():
             return False, False, (f"TF_ENABLE_ONEDNN_OPTS={env['TF_ENABLE_ONEDNN_OPTS']} turns "
                                   f"oneDNN off, and bf16 is its rewrite")
-        return False, False, ("TensorFlow leaves oneDNN, whose rewrite bf16 is, off on this CPU "
-                              "(it has no AVX512_VNNI, AVX512_BF16 or AMX)")
+        return False, False, ("TensorFlow keeps oneDNN, which bf16 needs, off on this CPU (it has "
+                              "no AVX512_VNNI, AVX512_BF16 or AMX)")
     if isa is None or ORDER.index(isa) < ORDER.index("AVX512_CORE"):
         return False, False, f"oneDNN may use {isa or 'no x86 vector set'} here{capped}; bf16 " \
                              f"needs AVX512_CORE or newer"

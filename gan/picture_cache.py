@@ -203,7 +203,10 @@ def load(folder, size, channels, cache_dir, named=False, workers=None, log=print
     if not os.path.isdir(folder):
         raise DataError(f"--data-dir {folder} is not a folder; point it at a folder of pictures")
     check_cache_dir(cache_dir, folder, named)
-    paths = data.find_pictures(folder)
+    paths, refused = data.find_pictures(folder)
+    if refused:
+        log(f"skipped {refused} entries under {folder} that are not regular files (symlinks, "
+            f"FIFOs, devices)")
     if not paths:
         raise DataError(f"no pictures ({', '.join(e[1:] for e in data.PICTURE_EXTENSIONS)}) "
                         f"found under {folder}; put them there (subfolders are fine)")

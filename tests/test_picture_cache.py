@@ -103,7 +103,7 @@ def test_the_cache_is_never_written_in_the_picture_folder(tmp_path, capsys):
     code = training.main(dcgan.SPEC, args(tmp_path) + ["--checkpoint-dir",
                                                        str(tmp_path / "pics" / "c")])
     err = capsys.readouterr().err
-    assert code == 2 and "inside the picture folder" in err and err.count("\n") == 1
+    assert code == 2 and "lies in --data-dir" in err and err.count("\n") == 1
     assert not (tmp_path / "pics" / "c" / "picture_cache").exists()
     assert [e for e in listing(tmp_path / "pics") if not e[0].startswith("c/")] == before
 

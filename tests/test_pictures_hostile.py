@@ -54,15 +54,18 @@ def one_error_line(capsys):
 # ---------------------------------------------------------------------------------------------
 # 1. Memory: estimated before decoding; running out while decoding is one line
 
-def test_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, capsys, monkeypatch):
+def test_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
+    # Training reads a folder through its cache on disk (test_picture_cache.py); the folder is
+    # decoded into memory where a command needs the real pictures at once (--reject's
+    # calibration, --shape-steps): that load is estimated first.
     folder = write_pictures(tmp_path / "pics")
     monkeypatch.setattr(memory, "available", lambda: (1000, "MemAvailable in /proc/meminfo"))
     monkeypatch.setattr(data, "decode_pictures", lambda *a, **k: pytest.fail("decoded"))
-    assert training.main(dcgan.SPEC, picture_run(tmp_path, folder)) == 1
-    line = one_error_line(capsys)
+    with pytest.raises(memory.OutOfMemory) as error:
+        data.load_training_data("folder", folder, 16, 3)
+    line = str(error.value)
     assert "4 pictures" in line and "16x16x3" in line and "needs about" in line
     assert "fewer pictures" in line and "--image-size" in line
-    assert not os.path.exists(tmp_path / "c" / "config.json")
 
 
 def test_the_estimate_reads_meminfo_and_the_address_space_limit(monkeypatch):
@@ -79,8 +82,9 @@ def test_a_worker_out_of_memory_ends_the_pool_in_one_line(tmp_path, capsys, monk
     def no_memory(*args, **kwargs):
         raise MemoryError()
     monkeypatch.setattr(data, "decode_picture", no_memory)  # the forked workers see it too
-    assert training.main(dcgan.SPEC, picture_run(tmp_path, folder)) == 1
-    line = one_error_line(capsys)
+    with pytest.raises(memory.OutOfMemory) as error:
+        data.load_training_data("folder", folder, 16, 3)
+    line = str(error.value)
     assert "ran out of memory decoding 4 pictures" in line and "--image-size" in line
 
 
