@@ -1,6 +1,6 @@
 """A picture folder decoded once into a cache on disk, read back a batch at a time.
 
-The first run on a folder decodes it (in parallel, as data.load_picture_folder does) and
+The first run on a folder decodes it (in parallel, as data.load_picture_folder does, with pictures.py) and
 appends each decoded picture to one raw uint8 file as it arrives, so memory does not grow with
 the number of pictures; a small JSON index says what the file holds. Later runs on the unchanged
 folder open the file and start at once. Training reads only a batch's rows (os.preadv into a
@@ -11,7 +11,7 @@ fresh array: no memory map, whose touched pages would count as the process's mem
 
 The cache lives in <checkpoint-dir>/picture_cache unless --cache-dir names another folder, and
 never inside the picture folder. It is keyed by the folder's contents (relative paths, sizes,
-modification times), the image size and channels, and data.py's own source (a change in how
+modification times), the image size and channels, and pictures.py's own source (a change in how
 pictures are decoded decodes them again). An index that this repository did not write is
 refused in one line; one that does not fit its data file (wrong size, replaced file) is rebuilt.
 """
@@ -26,6 +26,7 @@ import tempfile
 import numpy as np
 from tqdm import tqdm
 
+from gan import pictures
 from gan.errors import DataError, UsageError
 
 FORMAT = "gan-picture-cache/1"
@@ -100,10 +101,9 @@ class CachedImages:
 
 def folder_key(folder, paths, size, channels):
     """(key, listing size): SHA-256 of the pictures' relative paths, sizes and modification
-    times, the image size and channels, and data.py's source."""
+    times, the image size and channels, and pictures.py's source (how a picture is decoded)."""
     digest = hashlib.sha256()
-    import gan.data
-    with open(gan.data.__file__, "rb") as f:
+    with open(pictures.__file__, "rb") as f:
         digest.update(hashlib.sha256(f.read()).digest())
     digest.update(json.dumps([FORMAT, size, channels]).encode())
     for path in paths:
@@ -199,16 +199,15 @@ def open_data(cache_dir, index):
 def load(folder, size, channels, cache_dir, named=False, workers=None, log=print):
     """(CachedImages, skipped) for the picture folder: from the cache if it holds this folder
     unchanged, else decoded into it first."""
-    from gan import data
     if not os.path.isdir(folder):
         raise DataError(f"--data-dir {folder} is not a folder; point it at a folder of pictures")
     check_cache_dir(cache_dir, folder, named)
-    paths, refused = data.find_pictures(folder)
+    paths, refused = pictures.find_pictures(folder)
     if refused:
         log(f"skipped {refused} entries under {folder} that are not regular files (symlinks, "
             f"FIFOs, devices)")
     if not paths:
-        raise DataError(f"no pictures ({', '.join(e[1:] for e in data.PICTURE_EXTENSIONS)}) "
+        raise DataError(f"no pictures ({', '.join(e[1:] for e in pictures.PICTURE_EXTENSIONS)}) "
                         f"found under {folder}; put them there (subfolders are fine)")
     key = folder_key(folder, paths, size, channels)
     index = read_index(cache_dir)
@@ -241,14 +240,13 @@ def build(folder, paths, size, channels, cache_dir, key, workers, log):
     """Decode paths in parallel, appending each picture to a temp file as it arrives; then
     rename it and the index into place (the data first: an old index no longer fits it)."""
     import multiprocessing
-    from gan import data
     os.makedirs(cache_dir, exist_ok=True)
     fd, tmp_data = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=DATA)
     tmp_index = None
     count = 0
     try:
-        decode = functools.partial(data.decode_picture, size=size, channels=channels)
-        pool = multiprocessing.Pool(workers or os.cpu_count(), initializer=data.ignore_interrupts)
+        decode = functools.partial(pictures.decode_picture, size=size, channels=channels)
+        pool = multiprocessing.Pool(workers or os.cpu_count(), initializer=pictures.ignore_interrupts)
         try:
             with os.fdopen(fd, "wb") as out:
                 fd = None

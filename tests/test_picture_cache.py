@@ -13,6 +13,7 @@ from conftest import FAST, make_config
 from gan import data
 from gan import graph
 from gan import picture_cache
+from gan import pictures
 from gan import training
 
 v1 = tf.compat.v1
@@ -52,7 +53,7 @@ def test_first_run_writes_the_cache_and_the_next_reuses_it(tmp_path, capsys, mon
     index = json.loads((cache / picture_cache.INDEX).read_text())
     assert index["count"] == 40 and os.path.getsize(cache / picture_cache.DATA) == 40 * 16 * 16 * 3
     # The second run decodes nothing: a decoder that fails would show.
-    monkeypatch.setattr(data, "decode_picture", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(pictures, "decode_picture", lambda *a, **k: 1 / 0)
     assert training.main(dcgan.SPEC, args(tmp_path, steps=4)) == 0
     out = capsys.readouterr().out
     assert "reusing the picture cache" in out and "decoded" not in out

@@ -13,6 +13,7 @@ from PIL import Image
 import dcgan
 from gan import data
 from gan import memory
+from gan import pictures
 from gan import training
 from conftest import FAST
 
@@ -60,7 +61,7 @@ def test_folder_too_big_for_memory_is_refused_before_decoding(tmp_path, monkeypa
     # calibration, --shape-steps): that load is estimated first.
     folder = write_pictures(tmp_path / "pics")
     monkeypatch.setattr(memory, "available", lambda: (1000, "MemAvailable in /proc/meminfo"))
-    monkeypatch.setattr(data, "decode_pictures", lambda *a, **k: pytest.fail("decoded"))
+    monkeypatch.setattr(pictures, "decode_pictures", lambda *a, **k: pytest.fail("decoded"))
     with pytest.raises(memory.OutOfMemory) as error:
         data.load_training_data("folder", folder, 16, 3)
     line = str(error.value)
@@ -81,7 +82,7 @@ def test_a_worker_out_of_memory_ends_the_pool_in_one_line(tmp_path, capsys, monk
 
     def no_memory(*args, **kwargs):
         raise MemoryError()
-    monkeypatch.setattr(data, "decode_picture", no_memory)  # the forked workers see it too
+    monkeypatch.setattr(pictures, "decode_picture", no_memory)  # the forked workers see it too
     with pytest.raises(memory.OutOfMemory) as error:
         data.load_training_data("folder", folder, 16, 3)
     line = str(error.value)
@@ -114,9 +115,9 @@ def test_symlinks_fifos_and_devices_are_not_read(tmp_path, capsys, deadline):
     os.mkfifo(folder / "fifo.png")  # opening it would wait for a writer forever
     images, skipped = data.load_picture_folder(str(folder), 16, 3, workers=2)
     assert len(images) == 2 and skipped == 3
-    assert data.find_pictures(str(folder)) == ([str(folder / "0.png"), str(folder / "1.png")], 3)
-    assert data.decode_picture(str(folder / "link.png"), 16, 3) is None
-    assert data.decode_picture(str(folder / "fifo.png"), 16, 3) is None
+    assert pictures.find_pictures(str(folder)) == ([str(folder / "0.png"), str(folder / "1.png")], 3)
+    assert pictures.decode_picture(str(folder / "link.png"), 16, 3) is None
+    assert pictures.decode_picture(str(folder / "fifo.png"), 16, 3) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,16 +130,16 @@ def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
     stored.save(tmp_path / "photo.jpg", exif=exif, quality=95)
-    picture = data.decode_picture(str(tmp_path / "photo.jpg"), 10, 1)[..., 0]
+    picture = pictures.decode_picture(str(tmp_path / "photo.jpg"), 10, 1)[..., 0]
     assert picture[:3].mean() > 200 and picture[-3:].mean() < 50
 
 
 def test_sixteen_bit_grayscale_keeps_its_shades(tmp_path):
     ramp = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (16, 1))
     Image.fromarray(ramp).save(tmp_path / "deep.png")
-    assert Image.open(tmp_path / "deep.png").mode in data.SIXTEEN_BIT_MODES
+    assert Image.open(tmp_path / "deep.png").mode in pictures.SIXTEEN_BIT_MODES
     for channels in (1, 3):
-        picture = data.decode_picture(str(tmp_path / "deep.png"), 16, channels)
+        picture = pictures.decode_picture(str(tmp_path / "deep.png"), 16, channels)
         row = picture[8, :, 0].astype(int)
         assert row[0] <= 2 and row[-1] >= 250 and 100 <= row[8] <= 155, row
         assert len(np.unique(row)) >= 12  # not clipped to white
@@ -156,7 +157,7 @@ def test_every_mode_shows_white_as_white(tmp_path, make):
     path = tmp_path / ("white.jpg" if picture.mode == "CMYK" else "white.png")
     picture.save(path)
     for channels in (1, 3):
-        assert data.decode_picture(str(path), 8, channels).min() >= 250
+        assert pictures.decode_picture(str(path), 8, channels).min() >= 250
 
 
 def test_palette_transparency_is_white(tmp_path):
@@ -164,7 +165,7 @@ def test_palette_transparency_is_white(tmp_path):
     picture.putpalette([0, 0, 0] * 256)
     picture.save(tmp_path / "clear.png", transparency=0)
     for channels in (1, 3):
-        assert data.decode_picture(str(tmp_path / "clear.png"), 8, channels).min() >= 250
+        assert pictures.decode_picture(str(tmp_path / "clear.png"), 8, channels).min() >= 250
 
 
 # ---------------------------------------------------------------------------------------------
