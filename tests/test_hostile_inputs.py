@@ -151,12 +151,15 @@ def test_truncated_sample_z_is_drawn_again(copy_of):
     ({"recipe": "magic"}, "recipe: \"magic\""),
     ({"model": 7}, "not a name"),
 ])
-def test_bad_saved_config_is_one_line_and_left_as_it_is(copy_of, entry, text):
+def test_bad_saved_config_is_one_line_and_left_as_it_is(copy_of, entry, text, capsys):
+    # in-process: main() is what the script runs; a traceback would fail the test here too
     path = copy_of / "c" / "config.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **entry}))
     before = snapshot(copy_of)
-    assert_error(run("dcgan.py", dirs(copy_of) + TINY_RUN[:2] + ["--steps", "2"]), text, code=2)
-    assert_error(run("dcgan.py", dirs(copy_of) + ["--generate"]), text, code=2)
+    assert main(dirs(copy_of) + TINY_RUN[:2] + ["--steps", "2"]) == 2
+    one_line(capsys, text)
+    assert main(dirs(copy_of) + ["--generate"]) == 2
+    one_line(capsys, text)
     assert snapshot(copy_of) == before
 
 
@@ -229,15 +232,19 @@ def test_evaluate_checks_json_path_before_scoring(tmp_path):
 
 
 @pytest.mark.parametrize("layout", ["N,28,28 uint8", "N,784 float [0,1]", "N,28,28,1 [-1,1]"])
-def test_evaluate_reads_common_layouts_and_ranges(tmp_path, layout):
+def test_evaluate_reads_common_layouts_and_ranges(tmp_path, layout, capsys):
     digits = np.zeros((6, 28, 28), np.uint8)
     digits[:, 8:20, 12:16] = 255
     array = {"N,28,28 uint8": digits,
              "N,784 float [0,1]": digits.reshape(6, 784) / 255.0,
              "N,28,28,1 [-1,1]": digits[..., None] / 127.5 - 1.0}[layout]
-    result = evaluate_images(tmp_path, array)
-    assert result.returncode == 0, result.stderr
-    assert "x.npy" in result.stdout and ("read as" in result.stdout) == ("uint8" not in layout)
+    import evaluate  # in-process: the layouts need no process boundary
+    write_tiny_mnist(str(tmp_path / "mnist"))
+    np.save(tmp_path / "x.npy", array)
+    assert evaluate.main(["--images", str(tmp_path / "x.npy"), "--data-dir",
+                          str(tmp_path / "mnist")]) == 0
+    out = capsys.readouterr().out
+    assert "x.npy" in out and ("read as" in out) == ("uint8" not in layout)
 
 
 # ---------------------------------------------------------------------------------------------
