@@ -213,17 +213,17 @@ def default_sample_dir(checkpoint_dir):
     return os.path.join(checkpoint_dir, "samples")
 
 
-def resumed_sample_dir(flags, explicit, saved):
-    """A resumed run (or --generate) without --sample-dir keeps the sample folder its
-    config.json names, if that folder's run.json says it is this run's (runs saved before
-    sample folders followed their checkpoint folder); otherwise the default stays."""
-    if saved is None or "sample_dir" in explicit or not saved.get("run_id"):
-        return flags["sample_dir"]
-    from gan.outputs import read_owner
+def earlier_sample_dir(saved, explicit, sample_dir):
+    """Where a resumed run saved before sample folders followed their checkpoint folder kept
+    its samples, if that is not where it writes now, or None: said, never written (a path read
+    back from config.json names no place to write; a copied checkpoint folder names the
+    original's)."""
+    if saved is None or "sample_dir" in explicit:
+        return None
     named = saved.get("sample_dir")
-    if isinstance(named, str) and named and read_owner(named) == saved["run_id"]:
+    if isinstance(named, str) and named and os.path.abspath(named) != os.path.abspath(sample_dir):
         return named
-    return flags["sample_dir"]
+    return None
 
 
 def parse(spec, argv):
@@ -341,7 +341,6 @@ def merge_saved(spec, flags, explicit, saved):
             if flag not in explicit:
                 values[flag] = saved[flag]
         values["run_id"] = saved.get("run_id")
-        values["sample_dir"] = resumed_sample_dir(flags, explicit, saved)
     if spec.picture_sizes and saved is not None and flags["generate"]:
         values["dataset"] = saved.get("dataset") or "mnist"  # no data read: the run's own kind
     elif spec.picture_sizes and saved is not None and saved.get("dataset") and not os.path.isdir(
@@ -549,7 +548,7 @@ def freeze(spec, values, explicit, log=print):
         raise UsageError(f"--batch-size {values['batch_size']} does not split evenly over --gpus "
                    f"{values['gpus']}; use a multiple of {values['gpus']}")
     if values["precision"] == "fp16" and not gpus_seen:
-        raise UsageError("--precision fp16 needs a GPU; on CPU use --precision bf16")
+        raise UsageError("--precision fp16 needs a GPU; on a CPU use --precision auto")
     if values["precision"] == "bf16" and values["device"].startswith("/gpu"):
         raise UsageError("--precision bf16 is the CPU (oneDNN) rewrite; on a GPU use fp32 (or "
                          "fp16, whose training quality is unmeasured)")

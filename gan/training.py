@@ -320,10 +320,20 @@ def check_checkpoint_dir_free(folder):
                          f"--checkpoint-dir")
 
 
+def say_earlier_samples(saved, explicit, cfg, log):
+    """A run saved before sample folders followed their checkpoint folder: where its samples
+    are, which this run leaves as they are."""
+    earlier = config.earlier_sample_dir(saved, explicit, cfg.sample_dir)
+    if earlier:
+        log(f"note: {cfg.checkpoint_dir}/config.json names {earlier} for its samples; they stay "
+            f"as they are and this run writes {cfg.sample_dir} (pass --sample-dir {earlier} "
+            f"to go on there)")
+
+
 def start_fresh(spec, flags, saved, explicit=()):
     """--fresh: delete the previous run of this script in these folders, and only its files."""
     folder = flags["checkpoint_dir"]
-    samples = config.resumed_sample_dir(flags, explicit, saved)  # where that run wrote them
+    samples = flags["sample_dir"]  # never a folder named by config.json: a copy names the original's
     if saved is None:
         check_checkpoint_dir_free(folder)
     if saved is not None and saved["model"] != spec.name:
@@ -391,6 +401,7 @@ def main(spec, argv=None, log=print):
             cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved), explicit,
                                 log=log)
             config.check_outputs_apart(cfg)
+            say_earlier_samples(saved, explicit, cfg, log)
             config.check_export_folder(cfg)
             if cfg.reject or (cfg.refine and cfg.shape_steps):
                 config.check_saved_data_dir(cfg, explicit, log)
@@ -414,6 +425,7 @@ def main(spec, argv=None, log=print):
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved),
                                     explicit, log=log)
                 config.check_outputs_apart(cfg)
+                say_earlier_samples(saved, explicit, cfg, log)
             config.check_writable(cfg.sample_dir, "--sample-dir")  # a resumed run's own
             if saved is None:
                 check_checkpoint_dir_free(cfg.checkpoint_dir)
@@ -428,7 +440,11 @@ def main(spec, argv=None, log=print):
             # The sample folder is claimed, and config.json written, only once the newest
             # checkpoint has been restored (train()): a refused start leaves neither behind.
             adopt = saved is not None and saved.get("run_id") is None
-            return train(spec, cfg, dataset, config.values_to_save(cfg, cli),
+            to_save = config.values_to_save(cfg, cli)
+            if saved is not None and "precision" not in explicit and saved.get("precision"):
+                to_save["precision"] = saved["precision"]  # a fallback here (bf16 -> fp32) is
+                # this machine's, not the run's: back on a bf16 CPU it goes on at bf16
+            return train(spec, cfg, dataset, to_save,
                          lambda: outputs.claim_sample_dir(cfg.sample_dir, cfg.run_id,
                                                           cfg.checkpoint_dir, adopt=adopt), log)
     except UserError as e:

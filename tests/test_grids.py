@@ -2,7 +2,6 @@
 --code-grid, the loss plot of short runs, epoch lines on small folders, the default sample
 folder, and the line for a run already past --steps (issue 28)."""
 
-import json
 import os
 
 import imageio.v2 as imageio
@@ -184,9 +183,10 @@ def test_default_sample_folder_follows_the_checkpoint_folder(tmp_path, monkeypat
 
 
 def test_generate_writes_into_the_runs_own_folder_and_old_runs_keep_theirs(tmp_path,
-                                                                            monkeypatch):
-    """--checkpoint-dir pretrained-like folders no longer write into samples/<model>, and a
-    run saved by the previous version (samples/dcgan for any checkpoint folder) resumes there."""
+                                                                            monkeypatch, capsys):
+    """--checkpoint-dir pretrained-like folders no longer write into samples/<model>; a run
+    saved by the previous version with its samples elsewhere leaves them as they are (a path
+    read back from config.json is said, never written)."""
     monkeypatch.chdir(tmp_path)
     write_tiny_mnist("MNIST_data")
     assert training.main(dcgan.SPEC, FAST + ["--steps", "2"]) == 0  # checkpoints/dcgan
@@ -198,14 +198,30 @@ def test_generate_writes_into_the_runs_own_folder_and_old_runs_keep_theirs(tmp_p
     assert (tmp_path / "other" / "samples" / "generated.png").exists()
     assert (tmp_path / "samples" / "dcgan" / "generated.png").read_bytes() == generated
     assert (tmp_path / "samples" / "dcgan" / "run.json").read_bytes() == mine
-    # The previous version's run: checkpoints/pics with its samples in samples/old, as its
-    # config.json and the folder's run.json say; it resumes and generates there.
+    # A run whose config.json names samples/old: resumed without --sample-dir it writes
+    # samples/pics and says where the old ones are; samples/old is left byte for byte.
     assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir",
                                              "checkpoints/pics", "--sample-dir",
                                              "samples/old"]) == 0
-    assert json.loads((tmp_path / "checkpoints" / "pics" / "config.json").read_text())[
-        "sample_dir"] == "samples/old"
+    old = {p.name: p.read_bytes() for p in (tmp_path / "samples" / "old").iterdir()}
+    capsys.readouterr()
     assert training.main(dcgan.SPEC, FAST + ["--steps", "4", "--checkpoint-dir",
                                              "checkpoints/pics"]) == 0
-    assert (tmp_path / "samples" / "old" / "step_000004.png").exists()
-    assert not (tmp_path / "samples" / "pics").exists()
+    assert "names samples/old for its samples" in capsys.readouterr().out
+    assert (tmp_path / "samples" / "pics" / "step_000004.png").exists()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "samples" / "old").iterdir()} == old
+
+
+def test_a_copied_checkpoint_folder_never_touches_the_originals_samples(tmp_path, monkeypatch):
+    """A copy carries the original's run id and config.json: --fresh and resume on the copy
+    write and delete only below the copy's own folder."""
+    import shutil
+    monkeypatch.chdir(tmp_path)
+    write_tiny_mnist("MNIST_data")
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir", "orig"]) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "orig" / "samples").iterdir()}
+    shutil.copytree(tmp_path / "orig", tmp_path / "copy", ignore=shutil.ignore_patterns("samples"))
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "4", "--checkpoint-dir", "copy"]) == 0
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir", "copy",
+                                             "--fresh"]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "orig" / "samples").iterdir()} == before
