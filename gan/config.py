@@ -136,7 +136,8 @@ def build_parser(spec):
                      "the `code` change only")
         cli.add(generate, "--code-grid", False, action="store_true",
                 help="one row per code value 0-9 (or per --code value), each column one noise "
-                     "held across the rows, as InfoGAN's figure")
+                     "held across the rows, as InfoGAN's figure; --num-images is spread over "
+                     "the rows, rounded up to whole columns")
     cli.add(generate, "--walk", False, action="store_true",
             help="also walk.gif (and walk.npy): each image moves smoothly from its z to another "
                  "and back")
