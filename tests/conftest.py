@@ -48,3 +48,42 @@ def make_config(spec, flags, num_examples=32):
     from gan import config
     cfg, explicit = config.new_run(spec, flags)
     return config.fit_to_data(cfg, explicit, num_examples)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """tiny_runs(name) -> a folder holding mnist/, c/ and s/ of a 2-step fp32 run of that script
+    (batch 16, a checkpoint, grid and loss row at each step), trained in-process the first time a
+    test of this pytest worker asks, then shared: a test never writes into it (see run_copy)."""
+    import cgan
+    import dcgan
+    import gan_mlp
+    import lsgan
+    from gan import training
+    specs = {spec.name: spec for spec in (gan_mlp.SPEC, dcgan.SPEC, cgan.SPEC, lsgan.SPEC)}
+    made = {}
+
+    def folder_of(name):
+        if name not in made:
+            base = tmp_path_factory.mktemp(f"run-{name}")
+            write_tiny_mnist(str(base / "mnist"))
+            flags = ["--data-dir", base / "mnist", "--checkpoint-dir", base / "c",
+                     "--sample-dir", base / "s", "--precision", "fp32", "--batch-size", "16",
+                     "--steps", "2", "--log-every", "1", "--sample-every", "1",
+                     "--save-every", "1"]
+            assert training.main(specs[name], [str(f) for f in flags]) == 0
+            made[name] = base
+        return made[name]
+    return folder_of
+
+
+@pytest.fixture
+def run_copy(tiny_runs, tmp_path):
+    """run_copy(name) -> a private copy of tiny_runs(name) under tmp_path, for a test to change."""
+    import shutil
+
+    def copy(name):
+        destination = tmp_path / f"copy-{name}"
+        shutil.copytree(tiny_runs(name), destination, symlinks=True)
+        return destination
+    return copy
