@@ -12,33 +12,34 @@ import utils
 from gan import outputs
 from gan.layers import minibatch_stddev
 from conftest import FAST
+from script_processes import copy_of, run_flags
 
 
 def run(args):
     return training.main(dcgan.SPEC, args)
 
 
-def test_train_resume_generate(tmp_path, run_dirs):
-    samples, ckpts = tmp_path / "samples", tmp_path / "checkpoints"
-    assert run(run_dirs + FAST + ["--steps", "4"]) == 0
-    for name in ("step_000002.png", "step_000004.png", "training.gif", "losses.csv", "losses.png"):
+def test_train_resume_generate(tmp_path_factory, tmp_path):
+    """From a copy of dcgan.py's process run (script_processes.py: 2 steps, a loss row a step)."""
+    folder = copy_of("dcgan", tmp_path_factory, tmp_path)
+    samples, ckpts, flags = folder / "s", folder / "c", run_flags(folder)
+    for name in ("step_000002.png", "training.gif", "losses.csv", "losses.png"):
         assert (samples / name).exists(), name
-    assert (ckpts / "model.ckpt-4.index").exists() and (ckpts / "config.json").exists()
-    assert [r["step"] for r in outputs.read_loss_log(str(samples / "losses.csv"))] == [
-        "1", "2", "3", "4"]
+    assert (ckpts / "model.ckpt-2.index").exists() and (ckpts / "config.json").exists()
+    assert [r["step"] for r in outputs.read_loss_log(str(samples / "losses.csv"))] == ["1", "2"]
 
-    assert run(run_dirs + ["--generate", "--num-images", "9"]) == 0
+    assert run(flags + ["--generate", "--num-images", "9"]) == 0
     first = np.load(samples / "generated.npy")
     assert first.shape == (9, 28, 28, 1) and first.dtype == np.uint8
 
-    # Resume continues at step 4 up to 6: no repeated rows, more grids, a newer checkpoint.
-    assert run(run_dirs + FAST + ["--steps", "6"]) == 0
+    # Resume continues at step 2 up to 3: no repeated rows, another grid, a newer checkpoint.
+    assert run(flags + ["--steps", "3"]) == 0
     assert [r["step"] for r in outputs.read_loss_log(str(samples / "losses.csv"))] == [
-        "1", "2", "3", "4", "5", "6"]
-    assert (samples / "step_000006.png").exists() and (ckpts / "model.ckpt-6.index").exists()
+        "1", "2", "3"]
+    assert (samples / "step_000003.png").exists() and (ckpts / "model.ckpt-3.index").exists()
 
     # --generate uses the restored weights: the newer checkpoint draws other images, same z.
-    assert run(run_dirs + ["--generate", "--num-images", "9"]) == 0
+    assert run(flags + ["--generate", "--num-images", "9"]) == 0
     assert not np.array_equal(np.load(samples / "generated.npy"), first)
 
 
@@ -100,10 +101,10 @@ def test_minibatch_stddev_sees_a_collapsed_batch():
     assert spread(same) < 1e-3 < 0.5 < spread(varied)
 
 
-def test_fresh_starts_over_and_deletes_only_run_outputs(tmp_path, run_dirs, capsys):
-    assert run(run_dirs + FAST + ["--steps", "2"]) == 0
-    (tmp_path / "samples" / "my_notes.txt").write_text("keep me")
-    assert run(run_dirs + FAST + ["--steps", "2", "--fresh", "--z-dim", "8"]) == 0
+def test_fresh_starts_over_and_deletes_only_run_outputs(tmp_path_factory, tmp_path, capsys):
+    folder = copy_of("dcgan", tmp_path_factory, tmp_path)  # a 2-step run
+    (folder / "s" / "my_notes.txt").write_text("keep me")
+    assert run(run_flags(folder) + FAST + ["--steps", "2", "--fresh", "--z-dim", "8"]) == 0
     assert "from scratch" in capsys.readouterr().out.split("done:")[-2]
-    assert (tmp_path / "samples" / "my_notes.txt").read_text() == "keep me"
-    assert outputs.read_loss_log(str(tmp_path / "samples" / "losses.csv"))[0]["step"] == "1"
+    assert (folder / "s" / "my_notes.txt").read_text() == "keep me"
+    assert outputs.read_loss_log(str(folder / "s" / "losses.csv"))[0]["step"] == "1"

@@ -2,9 +2,7 @@
 it cannot is one line, never a C++ abort: the decision from CPU flags and the environment
 (ONEDNN_MAX_CPU_ISA, TF_ENABLE_ONEDNN_OPTS), asked about CPUs this machine is not."""
 
-import os
-import subprocess
-import sys
+import json
 
 import pytest
 
@@ -12,9 +10,7 @@ import dcgan
 from gan import config
 from gan import machine
 from gan.errors import UsageError
-from conftest import write_tiny_mnist
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from script_processes import script_run
 AVX2 = ["sse4_1", "avx", "avx2", "fma"]  # this machine's kind (AMD Zen 3)
 AVX512 = AVX2 + ["avx512f", "avx512bw", "avx512vl", "avx512dq"]  # Skylake-SP: oneDNN off
 AVX512_BF16 = AVX512 + ["avx512_vnni", "avx512_bf16"]  # AMD Zen 4
@@ -111,18 +107,15 @@ def test_typed_bf16_where_it_runs_emulated_is_allowed(amx_cpu):
     assert cfg.precision == "bf16"
 
 
-def test_real_run_under_avx2_says_what_it_picked(tmp_path):
+def test_real_run_under_avx2_says_what_it_picked(tmp_path_factory):
     """A real process with oneDNN held to AVX2 (on an AMX machine this picked bf16 and aborted
-    in C++): auto trains at fp32 and says so. (The refusal of a typed bf16 is tested above in
-    this process: one more TensorFlow start-up would cost more than the whole decision.)"""
-    write_tiny_mnist(str(tmp_path / "mnist"))
-    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2")
-    auto = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "dcgan.py"), "--data-dir", str(tmp_path / "mnist"),
-         "--sample-dir", str(tmp_path / "s"), "--checkpoint-dir", str(tmp_path / "c"),
-         "--batch-size", "8", "--steps", "1", "--device", "/cpu:0"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert auto.returncode == 0, auto.stderr[-2000:]
-    picked = [l for l in auto.stdout.splitlines() if l.startswith("--precision auto: ")]
+    in C++): auto trains at fp32 and says so. It is dcgan's shared process run
+    (script_processes.py: ONEDNN_MAX_CPU_ISA=AVX2 set before TensorFlow loads), whose console and
+    outputs other tests check. (The refusal of a typed bf16 is tested above in this process: one
+    more TensorFlow start-up would cost more than the whole decision.)"""
+    result, folder = script_run("dcgan", tmp_path_factory)
+    picked = [l for l in result.stdout.splitlines() if l.startswith("--precision auto: ")]
     print(picked[0])
     assert len(picked) == 1 and picked[0].startswith("--precision auto: fp32 (")
+    assert (folder / "c" / "model.ckpt-2.index").exists()  # and it trained, at fp32
+    assert json.loads((folder / "c" / "config.json").read_text())["precision"] == "fp32"
