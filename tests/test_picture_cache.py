@@ -22,11 +22,22 @@ from conftest import FAST, make_config
 from gan import data
 from gan import graph
 from gan import picture_cache
+from gan import outputs
 from gan import pictures
 from gan import training
 
 v1 = tf.compat.v1
 FP32 = ["--precision", "fp32"]
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_loss_plot():
+    """The loss plot (matplotlib, about 0.6 CPU-s a plot, two a run) is not under test in this
+    file (test_dcgan.py and test_grids.py check it): the runs here skip it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
+        yield
 
 
 def write_pictures(folder, n=40, start=0):
@@ -63,7 +74,7 @@ def main_printing(flags):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(tmp_path_factory, no_loss_plot):
     """The shared run: 40 pictures in pics/, 2 fp32 steps into run/ (its cache in
     run/c/picture_cache), and what it printed."""
     root = tmp_path_factory.mktemp("cache-base")

@@ -16,7 +16,18 @@ from PIL import Image
 import dcgan
 from gan import training
 from gan import data
+from gan import outputs
 from conftest import FAST
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_loss_plot():
+    """The loss plot (matplotlib, about 0.6 CPU-s a plot, two a run) is not under test in this
+    file (test_dcgan.py and test_grids.py check it): the runs here skip it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
+        yield
 
 
 def write_picture_folder(folder):
@@ -49,7 +60,7 @@ def test_folder_decodes_every_format_and_skips_broken(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def picture_run(tmp_path_factory):
+def picture_run(tmp_path_factory, no_loss_plot):
     """pics/ (write_picture_folder) trained 2 steps at 16x16 on /cpu:0 with the default width
     into run/; its flags (without --steps) and what it printed."""
     root = tmp_path_factory.mktemp("picture-run")
