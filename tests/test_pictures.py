@@ -1,6 +1,13 @@
-"""dcgan.py on a folder of the user's own pictures: mixed formats and modes, broken files."""
+"""dcgan.py on a folder of the user's own pictures: mixed formats and modes, broken files.
 
+One 2-step 16x16 run at the CPU's default --base-channels (module fixture `picture_run`) is
+shared; a test that resumes, generates or edits it works on a copy (copy_run)."""
+
+import contextlib
+import io
 import json
+import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,7 +16,18 @@ from PIL import Image
 import dcgan
 from gan import training
 from gan import data
+from gan import outputs
 from conftest import FAST
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_loss_plot():
+    """The loss plot (matplotlib, about 0.6 CPU-s a plot, two a run) is not under test in this
+    file (test_dcgan.py and test_grids.py check it): the runs here skip it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
+        yield
 
 
 def write_picture_folder(folder):
@@ -41,21 +59,39 @@ def test_folder_decodes_every_format_and_skips_broken(tmp_path):
     assert gray.shape == (9, 16, 16, 1)
 
 
-def test_dcgan_trains_and_generates_on_pictures(tmp_path, capsys):
-    write_picture_folder(tmp_path / "pics")
-    args = ["--data-dir", str(tmp_path / "pics"), "--sample-dir", str(tmp_path / "s"),
-            "--checkpoint-dir", str(tmp_path / "c"), "--image-size", "32",
-            "--base-channels", "4"]
-    assert training.main(dcgan.SPEC, args + FAST + ["--batch-size", "4", "--steps", "2"]) == 0
-    assert "skipped 2 unreadable files" in capsys.readouterr().out
-    grid = np.asarray(Image.open(tmp_path / "s" / "step_000002.png"))
+@pytest.fixture(scope="module")
+def picture_run(tmp_path_factory, no_loss_plot):
+    """pics/ (write_picture_folder) trained 2 steps at 16x16 on /cpu:0 with the default width
+    into run/; its flags (without --steps) and what it printed."""
+    root = tmp_path_factory.mktemp("picture-run")
+    write_picture_folder(root / "pics")
+    flags = FAST + ["--data-dir", str(root / "pics"), "--image-size", "16", "--device",
+                    "/cpu:0", "--batch-size", "4"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = training.main(dcgan.SPEC, flags + dirs(root / "run") + ["--steps", "2"])
+    assert code == 0, out.getvalue()
+    return SimpleNamespace(run=root / "run", flags=flags, out=out.getvalue())
+
+
+def dirs(run):
+    return ["--sample-dir", str(run / "s"), "--checkpoint-dir", str(run / "c")]
+
+
+def copy_run(picture_run, tmp_path):
+    """A private copy of the shared run (its picture cache is decoded again on a resume)."""
+    return shutil.copytree(picture_run.run, tmp_path / "run")
+
+
+def test_dcgan_trains_and_generates_on_pictures(picture_run, tmp_path):
+    assert "skipped 2 unreadable files" in picture_run.out
+    grid = np.asarray(Image.open(picture_run.run / "s" / "step_000002.png"))
     assert grid.ndim == 3 and grid.shape[2] == 3  # colour grid
-    assert (tmp_path / "s" / "training.gif").exists()
+    assert (picture_run.run / "s" / "training.gif").exists()
     # --generate needs no repeated flags: size, channels and data set come from config.json
-    assert training.main(dcgan.SPEC, ["--sample-dir", str(tmp_path / "s"),
-                                      "--checkpoint-dir", str(tmp_path / "c"),
-                                      "--generate", "--num-images", "5"]) == 0
-    assert np.load(tmp_path / "s" / "generated.npy").shape == (5, 32, 32, 3)
+    run = copy_run(picture_run, tmp_path)
+    assert training.main(dcgan.SPEC, dirs(run) + ["--generate", "--num-images", "5"]) == 0
+    assert np.load(run / "s" / "generated.npy").shape == (5, 16, 16, 3)
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -81,53 +117,43 @@ def test_image_size_must_be_a_power_of_two(tmp_path, capsys):
     assert "--image-size 100" in capsys.readouterr().err
 
 
-def test_picture_width_default_is_by_device_printed_saved_and_kept(tmp_path, capsys):
-    write_picture_folder(tmp_path / "pics")
-    args = ["--data-dir", str(tmp_path / "pics"), "--sample-dir", str(tmp_path / "s"),
-            "--checkpoint-dir", str(tmp_path / "c"), "--image-size", "16", "--device", "/cpu:0",
-            "--batch-size", "4"]
+def test_picture_width_default_is_by_device_printed_saved_and_kept(picture_run, tmp_path,
+                                                                  capsys):
     width = dcgan.PICTURE_WIDTH["cpu"]
-    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "1"]) == 0
-    assert f"--base-channels {width}: the default on a CPU" in capsys.readouterr().out
-    saved = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert f"--base-channels {width}: the default on a CPU" in picture_run.out
+    saved = json.loads((picture_run.run / "c" / "config.json").read_text())
     assert saved["base_channels"] == width
     # A resume takes the saved width (the restore is strict, so another width would fail).
-    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2"]) == 0
+    run = copy_run(picture_run, tmp_path)
+    assert training.main(dcgan.SPEC, picture_run.flags + dirs(run) + ["--steps", "3"]) == 0
     assert "the default on a" not in capsys.readouterr().out
-    assert json.loads((tmp_path / "c" / "config.json").read_text())["base_channels"] == width
+    assert json.loads((run / "c" / "config.json").read_text())["base_channels"] == width
 
 
-def trained_picture_run(tmp_path, width):
-    """A one-step 16x16 picture run of --base-channels width; (its flags, its config.json)."""
-    write_picture_folder(tmp_path / "pics")
-    args = ["--data-dir", str(tmp_path / "pics"), "--sample-dir", str(tmp_path / "s"),
-            "--checkpoint-dir", str(tmp_path / "c"), "--image-size", "16", "--batch-size", "4"]
-    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "1", "--base-channels",
-                                                    str(width)]) == 0
-    return args, tmp_path / "c" / "config.json"
-
-
-def test_a_checkpoint_that_does_not_fit_leaves_config_and_a_new_sample_dir_alone(tmp_path,
-                                                                                capsys):
-    args, config_json = trained_picture_run(tmp_path, 8)
+def test_a_checkpoint_that_does_not_fit_leaves_config_and_a_new_sample_dir_alone(
+        picture_run, tmp_path, capsys):
+    run = copy_run(picture_run, tmp_path)
+    config_json = run / "c" / "config.json"
     edited = json.loads(config_json.read_text())
-    edited["base_channels"] = 4  # a hand edit: the checkpoint holds width 8
+    width = edited["base_channels"]
+    edited["base_channels"] = width // 2  # a hand edit: the checkpoint holds the default width
     config_json.write_text(json.dumps(edited))
     before = config_json.read_bytes()
-    capsys.readouterr()
     new_samples = tmp_path / "new-samples"
-    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2", "--sample-dir",
-                                                    str(new_samples)]) != 0
+    assert training.main(dcgan.SPEC, picture_run.flags + dirs(run) + [
+        "--steps", "3", "--sample-dir", str(new_samples)]) != 0
     assert "does not fit" in capsys.readouterr().err
     assert config_json.read_bytes() == before
     assert not new_samples.exists() or not any(new_samples.iterdir())  # no claim left behind
 
 
-def test_saved_picture_width_without_a_value_is_refused(tmp_path, capsys):
-    args, config_json = trained_picture_run(tmp_path, 8)
-    config_json.write_text(config_json.read_text().replace('"base_channels": 8',
-                                                           '"base_channels": null'))
-    capsys.readouterr()
-    assert training.main(dcgan.SPEC, FAST + args + ["--steps", "2"]) == 2
+def test_saved_picture_width_without_a_value_is_refused(picture_run, tmp_path, capsys):
+    run = copy_run(picture_run, tmp_path)
+    config_json = run / "c" / "config.json"
+    width = json.loads(config_json.read_text())["base_channels"]
+    text = config_json.read_text()
+    assert f'"base_channels": {width}' in text
+    config_json.write_text(text.replace(f'"base_channels": {width}', '"base_channels": null'))
+    assert training.main(dcgan.SPEC, picture_run.flags + dirs(run) + ["--steps", "3"]) == 2
     err = capsys.readouterr().err
     assert "base_channels: null" in err and "no value" in err and err.count("\n") == 1

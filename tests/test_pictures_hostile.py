@@ -13,9 +13,20 @@ from PIL import Image
 import dcgan
 from gan import data
 from gan import memory
+from gan import outputs
 from gan import pictures
 from gan import training
 from conftest import FAST
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_loss_plot():
+    """The loss plot (matplotlib, about 0.6 CPU-s a plot, two a run) is not under test in this
+    file (test_dcgan.py and test_grids.py check it): the runs here skip it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
+        yield
 
 
 @pytest.fixture
@@ -231,37 +242,84 @@ def children_of(pid):
     return found
 
 
-def test_sigterm_stops_picture_quality_its_child_and_its_temp_folder(tmp_path, tiny_mnist):
-    import subprocess
+def start_picture_quality(argv, scratch, stderr_path):
+    """`python bench/picture_quality.py ARGV` in a fork of this process: the script run as
+    __main__ with that sys.argv (runpy), TMPDIR=scratch, its stderr in stderr_path; its pid.
+    A fork, not a fresh interpreter: the script imports TensorFlow before its first child (8
+    CPU-s in a fresh process), and here it is loaded already."""
+    import runpy
     import sys
+    import tempfile
+    import traceback
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 70
+    try:  # the child: never back into pytest, whatever happens
+        os.dup2(os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        os.environ["TMPDIR"] = str(scratch)
+        tempfile.tempdir = None  # read TMPDIR again, as a fresh process does
+        script = os.path.join(root, "bench", "picture_quality.py")
+        sys.argv = [script] + list(argv)
+        sys.path.insert(0, os.path.dirname(script))
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as e:  # sys.exit(main()), as the script ends
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def test_sigterm_stops_picture_quality_its_child_and_its_temp_folder(tmp_path, tiny_mnist):
+    """SIGTERM while its first child runs (evaluate.py scoring the real pictures, before
+    dcgan.py; both go through children.run): the child is stopped, the temporary folder
+    removed, the exit is 143 with one line."""
     import time
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parent = subprocess.Popen(
-        [sys.executable, os.path.join(root, "bench", "picture_quality.py"), "--count", "64",
-         "--steps", "1000000", "--variants", "fp32-32", "--data-dir", tiny_mnist],
-        env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
+    stderr_path = tmp_path / "stderr"
+    parent = start_picture_quality(["--count", "64", "--steps", "1000000", "--variants",
+                                    "fp32-32", "--data-dir", tiny_mnist], scratch, stderr_path)
+    status, child = None, None
     try:
-        deadline, child = time.time() + 300, None
-        while child is None and time.time() < deadline and parent.poll() is None:
-            time.sleep(0.5)
-            child = next((pid for pid, command in children_of(parent.pid)
-                          if "dcgan.py" in command), None)
-        assert child is not None, parent.communicate(timeout=60)
+        deadline = time.time() + 300
+        while child is None and time.time() < deadline:
+            time.sleep(0.2)
+            done, raw = os.waitpid(parent, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw)
+            assert not done, stderr_path.read_text()  # it ended before its first child
+            child = next((pid for pid, command in children_of(parent)
+                          if "evaluate.py" in command or "dcgan.py" in command), None)
+        assert child is not None
         assert os.listdir(scratch)  # its temporary folder, while it runs
-        time.sleep(3)  # mid-run
-        parent.send_signal(signal.SIGTERM)
-        _, err = parent.communicate(timeout=180)
+        time.sleep(1)  # mid-run: the child takes seconds to import TensorFlow alone
+        assert os.path.exists(f"/proc/{child}")
+        os.kill(parent, signal.SIGTERM)
+        deadline = time.time() + 180
+        while status is None and time.time() < deadline:
+            time.sleep(0.2)
+            done, raw = os.waitpid(parent, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(raw) if done else None
     finally:
-        if parent.poll() is None:
-            parent.kill()
+        if status is None:
+            os.kill(parent, signal.SIGKILL)
+            os.waitpid(parent, 0)
         left = child is not None and os.path.exists(f"/proc/{child}")
-        if left:  # an orphan would train on after the test
+        if left:  # an orphan would go on after the test
             os.kill(child, signal.SIGKILL)
-    assert not left, "the dcgan.py child outlived its parent"
-    assert parent.returncode == 143
+    assert not left, "the child outlived its parent"
+    err = stderr_path.read_text()
+    assert status == 143, err
     assert err.strip().splitlines() == ["picture_quality.py: error: stopped by SIGTERM"], err
     assert os.listdir(scratch) == []
 
