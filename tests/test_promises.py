@@ -4,13 +4,10 @@ where no process boundary is under test; a second process only where two trainer
 
 import json
 import os
-import shutil
-import subprocess
-import sys
+import signal
 import time
 
 import numpy as np
-import pytest
 
 import dcgan
 import evaluate
@@ -18,9 +15,7 @@ import gan_mlp
 from gan import data
 from gan import training
 from conftest import write_tiny_mnist
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_RUN = ["--batch-size", "16", "--steps", "1", "--log-every", "1"]
+import forked_scripts
 
 
 def snapshot(folder):
@@ -45,21 +40,11 @@ def one_error_line(capsys):
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A one-step dcgan run on tiny MNIST, trained in this process, at fp32."""
-    base = tmp_path_factory.mktemp("trained")
-    write_tiny_mnist(str(base / "mnist"))
-    assert training.main(dcgan.SPEC, dirs(base) + TINY_RUN + ["--precision", "fp32"]) == 0
-    return base
-
-
-def test_run_trained_on_a_gpu_generates_and_is_scored_on_this_machine(trained, tmp_path, capsys):
+def test_run_trained_on_a_gpu_generates_and_is_scored_on_this_machine(run_copy, tmp_path, capsys):
     """A run whose config.json says it trained on /gpu:0 at fp16 (neither exists on this CPU)
     generates here at fp32, and evaluate.py scores it. Were the saved device or precision used,
     --generate would stop at "--precision fp16 needs a GPU" or "no such device"."""
-    run = tmp_path / "run"
-    shutil.copytree(trained, run)
+    run = run_copy("dcgan")  # 2 steps at fp32, trained in this process (conftest)
     path = run / "c" / "config.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "device": "/gpu:0",
                                 "precision": "fp16"}))
@@ -107,25 +92,32 @@ def test_own_train_files_without_test_files_are_used_not_replaced(tmp_path, caps
 
 
 def test_two_trainers_started_together_never_both_run(tmp_path, capsys):
-    """The second trainer starts while the first is surely training (its loss log has a row, its
-    --minutes not yet over): exactly one runs to exit 0, the other is refused in one line, and
-    the loss log is one run's."""
+    """The second trainer starts while the first, a process of its own, is surely training (its
+    loss log has a row, its --minutes not yet over): exactly one runs to exit 0, the other is
+    refused in one line, and the loss log is one run's. Once the second was refused, the first
+    is paused (SIGSTOP: no CPU) until its --minutes are over, then goes on and stops at once."""
     write_tiny_mnist(str(tmp_path / "mnist"))
+    minutes = 0.1
     args = dirs(tmp_path) + ["--batch-size", "16", "--log-every", "1", "--steps", "1000000",
-                             "--minutes", "0.15", "--sample-every", "1000000",
+                             "--minutes", str(minutes), "--sample-every", "1000000",
                              "--save-every", "1000000"]
-    first = subprocess.Popen([sys.executable, os.path.join(ROOT, "gan_mlp.py"), *args], cwd=ROOT,
-                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = forked_scripts.start("gan_mlp.py", args, tmp_path / "first.txt")
     log = tmp_path / "s" / "losses.csv"
     deadline = time.time() + 300
     while not (log.exists() and len(log.read_text().splitlines()) > 1):
-        assert first.poll() is None and time.time() < deadline, first.communicate()
+        assert first.poll() is None and time.time() < deadline, first.read()[-2000:]
         time.sleep(0.05)
+    training_since = time.time()  # its --minutes began before: they end before this + minutes
     capsys.readouterr()
     second = training.main(gan_mlp.SPEC, args)
     still_running = first.poll() is None
-    out, err = first.communicate(timeout=300)
-    assert sorted([first.returncode, second]) == [0, 1], (second, err[-2000:])
+    if still_running:
+        os.kill(first.pid, signal.SIGSTOP)
+        time.sleep(max(0.0, training_since + 60 * minutes - time.time()))
+        os.kill(first.pid, signal.SIGCONT)
+    first.wait(300)
+    out = first.read()
+    assert sorted([first.returncode, second]) == [0, 1], (second, out[-2000:])
     assert still_running, "the first trainer ended before the second was refused: no overlap"
     assert "another training run" in one_error_line(capsys)
     steps = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]

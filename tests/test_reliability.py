@@ -1,13 +1,11 @@
 """No run loses work, no bad input gets a traceback: kills, signals, NaN, corruption, mismatches."""
 
 import os
+import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import cgan
@@ -16,8 +14,7 @@ import dcgan
 from gan import training
 from gan import outputs
 from conftest import FAST
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import forked_scripts
 
 
 def run(args, spec=dcgan.SPEC):
@@ -29,10 +26,10 @@ def weights(path):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def start_script(run_dirs, extra):
-    """dcgan.py in a child process, as a user starts it."""
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, "dcgan.py")] + run_dirs + extra,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+def start_script(run_dirs, extra, output):
+    """dcgan.py in a process of its own, as a user starts it (a fork of a server that has
+    imported TensorFlow: forked_scripts), its stdout and stderr into the file output."""
+    return forked_scripts.start("dcgan.py", run_dirs + extra, output)
 
 
 def wait_for_checkpoint(folder, newer_than=-1, timeout=120):
@@ -45,60 +42,41 @@ def wait_for_checkpoint(folder, newer_than=-1, timeout=120):
     raise AssertionError("no checkpoint appeared")
 
 
-def test_resume_is_exact(tmp_path, tiny_mnist):
+def test_resume_is_exact_and_retention_holds_across_restarts(tmp_path, tiny_mnist):
     """12 steps in one run equal 6 + 6 in two runs, bit for bit (CPU), optimizer state included,
     and G's averaged weights (--ema), across an epoch boundary (8 steps of 16 tiny images); the
-    control (another seed in the second half) must differ, or the test proves nothing."""
+    control (a copy of the first half, another seed in the second) must differ, or the test
+    proves nothing. The same restart keeps --keep 2 across processes and removes temp files."""
     def dirs(name):
         return ["--data-dir", tiny_mnist, "--sample-dir", str(tmp_path / name / "s"),
                 "--checkpoint-dir", str(tmp_path / name / "c"), "--ema", "0.9",
-                "--precision", "fp32"] + FAST  # the property is exact arithmetic
+                "--precision", "fp32",  # the property is exact arithmetic
+                "--batch-size", "16", "--save-every", "2", "--keep", "2", "--log-every", "1",
+                "--sample-every", "1000"]
 
     assert run(dirs("whole") + ["--steps", "12"]) == 0
     assert run(dirs("split") + ["--steps", "6"]) == 0
+    shutil.copytree(tmp_path / "split", tmp_path / "control")
+    split = tmp_path / "split" / "c"
+    (split / "model.ckpt-99.data-00000-of-00001.tempstate42").write_bytes(b"x")  # a killed save's
     assert run(dirs("split") + ["--steps", "12"]) == 0
     whole = weights(tmp_path / "whole" / "c" / "model.ckpt-12")
-    split = weights(tmp_path / "split" / "c" / "model.ckpt-12")
-    assert set(whole) == set(split) and any("adam" in name for name in whole)
+    resumed = weights(split / "model.ckpt-12")
+    assert set(whole) == set(resumed) and any("adam" in name for name in whole)
     assert any(name.startswith("generator_ema/") for name in whole)
     for name in whole:
-        np.testing.assert_array_equal(whole[name], split[name], err_msg=name)
+        np.testing.assert_array_equal(whole[name], resumed[name], err_msg=name)
     rows = lambda n: [(r["step"], r["d_loss"], r["g_loss"]) for r in
                       outputs.read_loss_log(str(tmp_path / n / "s" / "losses.csv"))]
     assert rows("whole") == rows("split")
 
-    assert run(dirs("control") + ["--steps", "6"]) == 0
+    # retention across the restart: the first run's 4 and 6 are pruned too; the temp file went
+    assert checkpoints.checkpoint_steps(str(split)) == [12, 10]
+    assert not list(split.glob("*tempstate*"))
+
     assert run(dirs("control") + ["--steps", "12", "--seed", "1"]) == 0
     control = weights(tmp_path / "control" / "c" / "model.ckpt-12")
     assert any(not np.array_equal(whole[n], control[n]) for n in whole)
-
-
-def test_sigkill_mid_run_resumes_from_last_checkpoint(tmp_path, run_dirs):
-    folder = str(tmp_path / "checkpoints")
-    child = start_script(run_dirs, ["--batch-size", "16", "--save-every", "3", "--steps", "100000"])
-    wait_for_checkpoint(folder)
-    time.sleep(0.3)
-    child.kill()
-    child.wait()
-    saved = checkpoints.checkpoint_steps(folder)[0]
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "dcgan.py")] + run_dirs +
-                         ["--batch-size", "16", "--save-every", "3", "--steps", str(saved + 1)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert f"resuming dcgan from step {saved}" in out.stdout
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_saves_and_exits_cleanly(tmp_path, run_dirs, sig):
-    folder = str(tmp_path / "checkpoints")
-    child = start_script(run_dirs, ["--batch-size", "16", "--save-every", "2", "--steps", "100000"])
-    wait_for_checkpoint(folder)
-    child.send_signal(sig)
-    out, _ = child.communicate(timeout=120)
-    assert child.returncode == 128 + sig, out[-2000:]
-    assert "Traceback" not in out
-    step = checkpoints.checkpoint_steps(folder)[0]
-    assert f"saved step {step}" in out
 
 
 def newest_complete(folder):
@@ -113,30 +91,37 @@ def newest_complete(folder):
 
 
 def test_repeated_kills_always_restore(tmp_path, run_dirs):
-    """SIGKILL at random moments (mid-step or mid-save); every restart resumes from the newest
-    checkpoint that is complete on disk when it starts (read back here, before the restart).
-    Each restart is killed only after it saved a newer checkpoint, so it was past importing
-    TensorFlow and restoring."""
+    """Four dcgan.py processes in turn on one folder. The first two are SIGKILLed at random
+    moments (mid-step or mid-save); every restart resumes from the newest checkpoint that is
+    complete on disk when it starts (read back here, before the restart). Each is stopped only
+    after it saved a newer checkpoint, so it was past importing TensorFlow and restoring. The
+    third gets SIGINT (Ctrl-C), the fourth SIGTERM: each saves the step it is on, says so and
+    exits 128 + the signal without a traceback; the fourth resumes from the third's save."""
     folder = str(tmp_path / "checkpoints")
     rng = np.random.default_rng(0)
     flags = ["--batch-size", "16", "--save-every", "1", "--keep", "2", "--steps", "100000",
              "--precision", "fp32"]
     newest = -1
-    for restart in range(3):
+    stops = [signal.SIGKILL, signal.SIGKILL, signal.SIGINT, signal.SIGTERM]
+    for restart, sig in enumerate(stops):
         expected = newest_complete(folder) if restart else None
         assert (expected is not None) == bool(restart)
-        child = start_script(run_dirs, flags)
+        child = start_script(run_dirs, flags, tmp_path / f"out-{restart}.txt")
         wait_for_checkpoint(folder, newer_than=newest)
-        time.sleep(rng.uniform(0.5, 2.0))
-        child.kill()
-        out, _ = child.communicate()
-        assert "Traceback" not in out
+        if sig == signal.SIGKILL:
+            time.sleep(rng.uniform(0.05, 0.6))  # a random moment: mid-step or mid-save
+        child.send_signal(sig)
+        out, _ = child.communicate(timeout=120)
+        assert "Traceback" not in out, out[-2000:]
         if restart:
             assert f"resuming dcgan from step {expected} in" in out, out[-2000:]
         else:
             assert "from scratch" in out, out[-2000:]
         newest = checkpoints.checkpoint_steps(folder)[0]
-    assert len(checkpoints.checkpoint_steps(folder)) <= 3  # --keep 2, plus one mid-prune
+        if sig != signal.SIGKILL:  # SIGINT, SIGTERM: saved the step it was on, exit 130, 143
+            assert child.returncode == 128 + sig, out[-2000:]
+            assert f"{sig.name}: saved step {newest} to" in out, out[-2000:]
+        assert len(checkpoints.checkpoint_steps(folder)) <= 3  # --keep 2, plus one mid-prune
 
 
 class NanAfter:
@@ -160,39 +145,48 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, run_dirs, capsy
     assert checkpoints.checkpoint_steps(str(tmp_path / "checkpoints")) == [2]
 
 
-def test_corrupt_newest_checkpoint_falls_back(tmp_path, run_dirs, capsys):
-    assert run(run_dirs + FAST + ["--steps", "4"]) == 0
-    data = tmp_path / "checkpoints" / "model.ckpt-4.data-00000-of-00001"
+def copy_dirs(base):
+    """Flags for run_copy's folders: its data, checkpoints and samples."""
+    return ["--data-dir", str(base / "mnist"), "--checkpoint-dir", str(base / "c"),
+            "--sample-dir", str(base / "s")]
+
+
+def test_corrupt_newest_checkpoint_falls_back(run_copy, capsys):
+    base = run_copy("dcgan")  # checkpoints of steps 1 and 2
+    data = base / "c" / "model.ckpt-2.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:100])
-    assert run(run_dirs + FAST + ["--steps", "6"]) == 0
+    capsys.readouterr()
+    assert run(copy_dirs(base) + ["--steps", "3"]) == 0
     out = capsys.readouterr().out
-    assert "checkpoint step 4 is unreadable" in out and "resuming dcgan from step 2" in out
+    assert "checkpoint step 2 is unreadable" in out and "resuming dcgan from step 1" in out
 
 
-def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, run_dirs, capsys):
-    assert run(run_dirs + FAST + ["--steps", "4"]) == 0
-    for index in (tmp_path / "checkpoints").glob("*.index"):
+def test_all_checkpoints_corrupt_is_a_clear_error(run_copy, capsys):
+    base = run_copy("dcgan")
+    for index in (base / "c").glob("*.index"):
         index.write_bytes(b"")
     capsys.readouterr()
-    assert run(run_dirs + ["--generate"]) == 1
+    assert run(copy_dirs(base) + ["--generate"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "none of the 2 checkpoints" in lines[0], lines
 
 
-def test_checkpoint_of_another_script_is_named(tmp_path, run_dirs, capsys):
-    assert run(run_dirs + FAST + ["--steps", "1"]) == 0
-    assert run(run_dirs + ["--generate"], cgan.SPEC) == 2
+def test_checkpoint_of_another_script_is_named(run_copy, capsys):
+    base = run_copy("dcgan")
+    capsys.readouterr()
+    assert run(copy_dirs(base) + ["--generate"], cgan.SPEC) == 2
     assert "holds a dcgan run, not cgan" in capsys.readouterr().err
 
 
-def test_other_z_size_is_named(tmp_path, run_dirs, capsys):
-    assert run(run_dirs + FAST + ["--steps", "1"]) == 0
-    assert run(run_dirs + ["--generate", "--z-dim", "64"]) == 2
+def test_other_z_size_is_named(run_copy, capsys):
+    base = run_copy("dcgan")
+    capsys.readouterr()
+    assert run(copy_dirs(base) + ["--generate", "--z-dim", "64"]) == 2
     assert "trained with --z-dim 100, not 64" in capsys.readouterr().err
     # With the saved flags edited by hand, the shape check still catches it before restoring.
-    path = tmp_path / "checkpoints" / "config.json"
+    path = base / "c" / "config.json"
     path.write_text(path.read_text().replace('"z_dim": 100', '"z_dim": 64'))
-    assert run(run_dirs + FAST + ["--steps", "2"]) == 1
+    assert run(copy_dirs(base) + ["--steps", "3"]) == 1
     assert "has shape [100, 1024] there but [64, 1024]" in capsys.readouterr().err
 
 
@@ -227,19 +221,13 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path, run_dirs, monkeypatch, 
     assert run(run_dirs + ["--generate"]) == 0
 
 
-def test_retention_holds_across_restarts_and_temp_files_go(tmp_path, run_dirs):
-    folder = tmp_path / "checkpoints"
-    for steps in (2, 4, 6):
-        assert run(run_dirs + FAST + ["--keep", "2", "--steps", str(steps)]) == 0
-        (folder / "model.ckpt-99.data-00000-of-00001.tempstate42").write_bytes(b"x")
-    assert run(run_dirs + FAST + ["--keep", "2", "--steps", "8"]) == 0
-    assert checkpoints.checkpoint_steps(str(folder)) == [8, 6]
-    assert not list(folder.glob("*tempstate*"))
-
-
 def test_second_trainer_on_same_folder_is_refused(tmp_path, run_dirs, capsys):
     folder = tmp_path / "checkpoints"
     with checkpoints.RunLock(str(folder)):  # as a running trainer holds it
         assert run(run_dirs + ["--steps", "1"]) == 1
     assert f"another training run (pid {os.getpid()})" in capsys.readouterr().err
-    assert run(run_dirs + ["--steps", "1"]) == 0  # released: nothing stale is left behind
+    # released, nothing stale left behind: the next start gets past the lock, to a check that
+    # only runs while holding it (the batch against the data), without building a graph
+    assert run(run_dirs + ["--steps", "1", "--batch-size", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert "another training run" not in err and "more than the 128 training images" in err, err
