@@ -59,12 +59,6 @@ def cpu_flags():
         return []
 
 
-def cpu_isa(flags):
-    """The newest oneDNN instruction set these CPU flags support, or None (not x86)."""
-    have = set(flags)
-    return next((name for name, needs in reversed(ISAS) if needs <= have), None)
-
-
 def isa_cap(env):
     """ONEDNN_MAX_CPU_ISA as one of ORDER, or None for no cap (unset, ALL, DEFAULT, or a value
     oneDNN does not know, which it ignores)."""
@@ -116,9 +110,11 @@ def bf16(flags, env):
 
 
 def isa_class(flags, env):
-    """A short name for the arithmetic in force, for keying bit-exact digests: the class of
-    oneDNN's instruction set where oneDNN is on, else of the CPU's own (Eigen runs then)."""
-    isa = onednn_isa(flags, env) if onednn_on(flags, env) else cpu_isa(flags)
+    """A short name for the arithmetic in force, for keying bit-exact digests: the class of the
+    instruction set oneDNN may use, ONEDNN_MAX_CPU_ISA included, with oneDNN's rewrites on or
+    off (off, Eigen's matrix products still call oneDNN's sgemm, which follows the cap: under
+    ONEDNN_MAX_CPU_ISA=AVX on an AVX2 CPU all four digests changed)."""
+    isa = onednn_isa(flags, env)
     if isa is None:
         return "other"
     if "AMX" in isa:

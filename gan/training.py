@@ -247,9 +247,10 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
             flush_rows()
             plot_losses(cfg, log)
         if schedule.saves(step) or stopping:
+            flush_rows()  # first: a kill between the two leaves a row past the checkpoint,
+            # which the resume truncates, never a checkpoint without its row
             checkpoints.save(sess, model.saver, cfg.checkpoint_dir, step, cfg.keep)
             last_saved = step
-            flush_rows()
         timer += time.time() - paused
         if stopping:
             bar.close()
