@@ -20,7 +20,7 @@ train: $(VENV)/.installed
 	$(PY) dcgan.py
 
 test: $(VENV)/.installed
-	$(ISA_ENV) $(PY) -m pytest -q -n 2 --durations=15 tests
+	$(ISA_ENV) $(PY) -m pytest -q -n 2 --dist loadgroup --durations=15 tests
 
 clean:
 	rm -rf samples checkpoints

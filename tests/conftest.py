@@ -87,3 +87,18 @@ def run_copy(tiny_runs, tmp_path):
         shutil.copytree(tiny_runs(name), destination, symlinks=True)
         return destination
     return copy
+
+
+SHARED_PROCESSES = ("script_processes", "forked_scripts")  # helper modules that start processes
+
+
+def pytest_collection_modifyitems(items):
+    """`make test` runs `-n 2 --dist loadgroup`: each test module goes to one pytest worker, so
+    its module fixtures are made once; the modules that share a helper's processes (each
+    script's one real run, the preloaded fork server) go to one worker together, so those
+    processes start once, not once a worker."""
+    for item in items:
+        imported = {getattr(value, "__module__", None) or getattr(value, "__name__", None)
+                    for value in vars(item.module).values()}  # from X import f, or import X
+        shared = [name for name in SHARED_PROCESSES if name in imported]
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.module.__name__))
