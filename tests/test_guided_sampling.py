@@ -166,11 +166,12 @@ def code_head_graph(spec, cfg):
 def test_code_recipe_trains_a_head_that_recovers_gs_code(tmp_path, run_dirs):
     """--recipe ...,code (the full learning check, on dcgan): after 30 steps D's code head
     reads G's 10-way code (the argmax of z's last 10 entries) from G's images far above chance
-    (10%). With --z-dim 12 the code is most of G's input, so both players learn it in tens of
-    steps rather than hundreds (seeds 0-2: 69-100% at step 30, 52-86% at step 20)."""
+    (10%, +-1% over 1,000 draws). With --z-dim 12 the code is most of G's input, so both
+    players learn it in tens of steps rather than hundreds: at step 30 seeds 0-4 read 92%,
+    78%, 69%, 43% and 33% (seed 0, this test's, is the 92%)."""
     import tensorflow as tf
     v1 = tf.compat.v1
-    flags = ["--recipe", "mbstd,glrelu,code", "--batch-size", "16", "--z-dim", "12",
+    flags = ["--recipe", "mbstd,code", "--batch-size", "16", "--z-dim", "12",
              "--ema", "0", "--precision", "fp32"]
     quick = ["--sample-every", "30", "--save-every", "30", "--log-every", "30"]
     assert training.main(dcgan.SPEC, run_dirs + quick + flags + ["--steps", "30"]) == 0
@@ -183,7 +184,7 @@ def test_code_recipe_trains_a_head_that_recovers_gs_code(tmp_path, run_dirs):
             noise = sampling.draw_z(7, 1000, cfg.z_dim)
             guessed = sess.run(outputs, {z: noise})[:, 1:].argmax(axis=1)
     assert outputs.shape[-1] == 11
-    assert (guessed == noise[:, -10:].argmax(axis=1)).mean() > 0.4
+    assert (guessed == noise[:, -10:].argmax(axis=1)).mean() > 0.25
 
 
 @pytest.mark.parametrize("name", ["lsgan", "gan_mlp"])
