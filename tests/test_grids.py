@@ -60,23 +60,33 @@ def test_code_is_set_by_swapping_the_largest_entry():
     np.testing.assert_array_equal(np.sort(held[:, -10:], axis=1), np.sort(z[:, -10:], axis=1))
 
 
-@pytest.fixture(scope="module")
-def info_run(tmp_path_factory):
-    """A 2-step dcgan run of its default `info` recipe (the code), and one of `stable`."""
-    base = tmp_path_factory.mktemp("info")
-    write_tiny_mnist(str(base / "mnist"))
-    runs = {}
-    for recipe in ("info", "stable"):
-        flags = ["--data-dir", str(base / "mnist"), "--checkpoint-dir", str(base / recipe),
-                 "--sample-dir", str(base / recipe / "s")]
-        assert training.main(dcgan.SPEC, flags + FAST + ["--steps", "2", "--recipe", recipe]) == 0
-        runs[recipe] = flags
-    return base, runs
+def copied(run_copy, name):
+    """(flags of a private copy of conftest's tiny run of name, its sample folder)."""
+    base = run_copy(name)
+    return ["--data-dir", str(base / "mnist"), "--checkpoint-dir", str(base / "c"),
+            "--sample-dir", str(base / "s")], base / "s"
+
+
+@pytest.fixture
+def info_run(run_copy):
+    """Copies of conftest's tiny dcgan run: one of its default `info` recipe (the code), and
+    one whose config.json says `stable` (the refusal below reads the run's saved recipe before
+    anything is restored)."""
+    assert dcgan.DEFAULTS["recipe"] == "info"
+    info, samples = copied(run_copy, "dcgan")
+    stable = samples.parent.parent / "stable"
+    import json
+    import shutil
+    shutil.copytree(samples.parent, stable)
+    saved = json.loads((stable / "c" / "config.json").read_text())
+    saved["recipe"] = "stable"
+    (stable / "c" / "config.json").write_text(json.dumps(saved))
+    return samples, {"info": info, "stable": ["--checkpoint-dir", str(stable / "c"),
+                                              "--sample-dir", str(stable / "s")]}
 
 
 def test_code_holds_the_code_and_code_grid_has_a_row_per_value(info_run):
-    base, runs = info_run
-    samples = base / "info" / "s"
+    samples, runs = info_run
     assert training.main(dcgan.SPEC, runs["info"] + ["--generate", "--num-images", "20",
                                                       "--code", "3"]) == 0
     three = np.load(samples / "generated.npy")
@@ -116,15 +126,15 @@ def test_code_is_refused_in_one_line_where_the_run_has_none(info_run, capsys):
         config.parse(cgan.SPEC, ["--generate", "--code", "3"])
 
 
-def test_cgan_digit_grid_is_square_not_a_strip(tmp_path, run_dirs):
-    assert training.main(cgan.SPEC, run_dirs + FAST + ["--steps", "1"]) == 0
+def test_cgan_digit_grid_is_square_not_a_strip(run_copy):
+    run_dirs, samples = copied(run_copy, "cgan")
     assert training.main(cgan.SPEC, run_dirs + ["--generate", "--digit", "7"]) == 0
-    assert imageio.imread(tmp_path / "samples" / "generated.png").shape == (
+    assert imageio.imread(samples / "generated.png").shape == (
         1 + 8 * CELL, 1 + 8 * CELL)
     assert training.main(cgan.SPEC, run_dirs + ["--generate"]) == 0
-    assert imageio.imread(tmp_path / "samples" / "generated.png").shape == (
+    assert imageio.imread(samples / "generated.png").shape == (
         1 + 10 * CELL, 1 + 7 * CELL)
-    labels = np.load(tmp_path / "samples" / "generated_labels.npy")
+    labels = np.load(samples / "generated_labels.npy")
     assert list(labels) == sorted(labels)
 
 
@@ -149,21 +159,23 @@ def test_loss_plot_marks_a_single_point(tmp_path, monkeypatch):
                for line in ax.lines)
 
 
-def test_epoch_lines_are_at_most_one_per_log_interval(tmp_path, run_dirs, capsys):
-    # 128 tiny images at batch 16: 8 steps an epoch, 5 epochs in 40 steps; --log-every 20
-    args = run_dirs + ["--batch-size", "16", "--log-every", "20", "--sample-every", "40",
-                       "--save-every", "40", "--steps", "40"]
+def test_epoch_lines_are_at_most_one_per_log_interval(tmp_path, capsys):
+    # 32 tiny images at batch 16: 2 steps an epoch, 5 epochs in 10 steps; --log-every 5
+    write_tiny_mnist(str(tmp_path / "mnist"), n=32)
+    args = ["--data-dir", str(tmp_path / "mnist"), "--checkpoint-dir", str(tmp_path / "c"),
+            "--batch-size", "16", "--log-every", "5", "--sample-every", "10",
+            "--save-every", "10", "--steps", "10"]
     assert training.main(dcgan.SPEC, args) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert 1 <= len(lines) <= 2, lines
 
 
-def test_a_run_past_steps_says_why_it_stops(tmp_path, run_dirs, capsys):
-    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "4"]) == 0
+def test_a_run_past_steps_says_why_it_stops(run_copy, capsys):
+    run_dirs, _ = copied(run_copy, "dcgan")  # at step 2
     capsys.readouterr()
-    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "3"]) == 0
+    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "1"]) == 0
     out = capsys.readouterr().out
-    assert "already at step 4, past --steps 3" in out and "e.g. --steps 8" in out
+    assert "already at step 2, past --steps 1" in out and "e.g. --steps 4" in out
 
 
 def test_default_sample_folder_follows_the_checkpoint_folder(tmp_path, monkeypatch):
@@ -186,18 +198,28 @@ def test_generate_writes_into_the_runs_own_folder_and_old_runs_keep_theirs(tmp_p
                                                                             monkeypatch, capsys):
     """--checkpoint-dir pretrained-like folders no longer write into samples/<model>; a run
     saved by the previous version with its samples elsewhere leaves them as they are (a path
-    read back from config.json is said, never written)."""
+    read back from config.json is said, never written); and a copied checkpoint folder (the
+    original's run id and config.json) never touches the original's samples."""
+    import shutil
     monkeypatch.chdir(tmp_path)
     write_tiny_mnist("MNIST_data")
     assert training.main(dcgan.SPEC, FAST + ["--steps", "2"]) == 0  # checkpoints/dcgan
-    mine = (tmp_path / "samples" / "dcgan" / "run.json").read_bytes()
+    mine = {p.name: p.read_bytes() for p in (tmp_path / "samples" / "dcgan").iterdir()}
     assert training.main(dcgan.SPEC, ["--generate", "--num-images", "4"]) == 0
-    generated = (tmp_path / "samples" / "dcgan" / "generated.png").read_bytes()
-    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir", "other"]) == 0
+    assert "generated.png" not in mine
+    assert (tmp_path / "samples" / "dcgan" / "generated.png").exists()
+    mine = {p.name: p.read_bytes() for p in (tmp_path / "samples" / "dcgan").iterdir()}
+    # `other`, a pretrained-like folder: a copy of checkpoints/dcgan (its run id, and its
+    # config.json naming samples/dcgan). --generate writes other/samples; resume and --fresh
+    # write and delete only below other/; samples/dcgan is left byte for byte.
+    shutil.copytree(tmp_path / "checkpoints" / "dcgan", tmp_path / "other")
     assert training.main(dcgan.SPEC, ["--generate", "--checkpoint-dir", "other"]) == 0
     assert (tmp_path / "other" / "samples" / "generated.png").exists()
-    assert (tmp_path / "samples" / "dcgan" / "generated.png").read_bytes() == generated
-    assert (tmp_path / "samples" / "dcgan" / "run.json").read_bytes() == mine
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "3", "--checkpoint-dir", "other"]) == 0
+    assert (tmp_path / "other" / "samples" / "losses.csv").exists()
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir", "other",
+                                             "--fresh"]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "samples" / "dcgan").iterdir()} == mine
     # A run whose config.json names samples/old: resumed without --sample-dir it writes
     # samples/pics and says where the old ones are; samples/old is left byte for byte.
     assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir",
@@ -205,23 +227,8 @@ def test_generate_writes_into_the_runs_own_folder_and_old_runs_keep_theirs(tmp_p
                                              "samples/old"]) == 0
     old = {p.name: p.read_bytes() for p in (tmp_path / "samples" / "old").iterdir()}
     capsys.readouterr()
-    assert training.main(dcgan.SPEC, FAST + ["--steps", "4", "--checkpoint-dir",
-                                             "checkpoints/pics"]) == 0
+    assert training.main(dcgan.SPEC, FAST + ["--steps", "3", "--checkpoint-dir",
+                                             "checkpoints/pics", "--sample-every", "1"]) == 0
     assert "names samples/old for its samples" in capsys.readouterr().out
-    assert (tmp_path / "samples" / "pics" / "step_000004.png").exists()
+    assert (tmp_path / "samples" / "pics" / "step_000003.png").exists()
     assert {p.name: p.read_bytes() for p in (tmp_path / "samples" / "old").iterdir()} == old
-
-
-def test_a_copied_checkpoint_folder_never_touches_the_originals_samples(tmp_path, monkeypatch):
-    """A copy carries the original's run id and config.json: --fresh and resume on the copy
-    write and delete only below the copy's own folder."""
-    import shutil
-    monkeypatch.chdir(tmp_path)
-    write_tiny_mnist("MNIST_data")
-    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir", "orig"]) == 0
-    before = {p.name: p.read_bytes() for p in (tmp_path / "orig" / "samples").iterdir()}
-    shutil.copytree(tmp_path / "orig", tmp_path / "copy", ignore=shutil.ignore_patterns("samples"))
-    assert training.main(dcgan.SPEC, FAST + ["--steps", "4", "--checkpoint-dir", "copy"]) == 0
-    assert training.main(dcgan.SPEC, FAST + ["--steps", "2", "--checkpoint-dir", "copy",
-                                             "--fresh"]) == 0
-    assert {p.name: p.read_bytes() for p in (tmp_path / "orig" / "samples").iterdir()} == before

@@ -16,8 +16,15 @@ from gan import training
 from conftest import FAST
 
 
-def test_reject_keeps_every_requested_digit_in_its_number(tmp_path, run_dirs, monkeypatch):
-    assert training.main(cgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
+def copied(run_copy, name):
+    """(flags of a private copy of conftest's tiny run of name, its sample folder)."""
+    base = run_copy(name)
+    return ["--data-dir", str(base / "mnist"), "--checkpoint-dir", str(base / "c"),
+            "--sample-dir", str(base / "s")], base / "s"
+
+
+def test_reject_keeps_every_requested_digit_in_its_number(run_copy, monkeypatch):
+    run_dirs, samples = copied(run_copy, "cgan")
     scores = guided_sampling.scores
 
     def d_dislikes_ones(sess, model, z, labels=None, batch=1000):
@@ -30,23 +37,23 @@ def test_reject_keeps_every_requested_digit_in_its_number(tmp_path, run_dirs, mo
     monkeypatch.setattr(guided_sampling, "CALIBRATION", 100)
     assert training.main(cgan.SPEC, run_dirs + ["--generate", "--digit", "1,3", "--reject",
                                                 "--num-images", "20"]) == 0
-    labels = np.load(tmp_path / "samples" / "generated_labels.npy")
+    labels = np.load(samples / "generated_labels.npy")
     np.testing.assert_array_equal(labels, [1] * 10 + [3] * 10)
-    assert np.load(tmp_path / "samples" / "generated.npy").shape[0] == 20
+    assert np.load(samples / "generated.npy").shape[0] == 20
 
 
 @pytest.mark.parametrize("guided", [["--reject"], ["--refine", "2"]], ids=["reject", "refine"])
-def test_the_walk_starts_at_the_grid_written(guided, tmp_path, run_dirs, monkeypatch):
+def test_the_walk_starts_at_the_grid_written(guided, run_copy, monkeypatch):
     monkeypatch.setattr(guided_sampling, "BURN_IN", 1000)
-    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
+    run_dirs, samples = copied(run_copy, "dcgan")
     assert training.main(dcgan.SPEC, run_dirs + ["--generate", "--num-images", "6", "--walk",
                                                  "--walk-frames", "3"] + guided) == 0
-    frames = np.load(tmp_path / "samples" / "walk.npy")
-    np.testing.assert_array_equal(frames[0], np.load(tmp_path / "samples" / "generated.npy"))
+    frames = np.load(samples / "walk.npy")
+    np.testing.assert_array_equal(frames[0], np.load(samples / "generated.npy"))
 
 
-def test_ctrl_c_during_the_walk_says_what_was_written(tmp_path, run_dirs, capsys, monkeypatch):
-    assert training.main(dcgan.SPEC, run_dirs + FAST + ["--steps", "2"]) == 0
+def test_ctrl_c_during_the_walk_says_what_was_written(run_copy, capsys, monkeypatch):
+    run_dirs, samples = copied(run_copy, "dcgan")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -57,8 +64,8 @@ def test_ctrl_c_during_the_walk_says_what_was_written(tmp_path, run_dirs, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "interrupted" in err[0], err
     assert "generated.png" in err[0] and "nothing" not in err[0] and "walk.gif" not in err[0]
-    assert (tmp_path / "samples" / "generated.png").exists()
-    assert not (tmp_path / "samples" / "walk.gif").exists()
+    assert (samples / "generated.png").exists()
+    assert not (samples / "walk.gif").exists()
 
 
 def test_images_per_sec_leaves_out_the_scoring_time(tmp_path, run_dirs, monkeypatch):
