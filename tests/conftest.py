@@ -92,6 +92,7 @@ def run_copy(tiny_runs, tmp_path):
 SHARED_PROCESSES = ("script_processes", "forked_scripts")  # helper modules that start processes
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
     """`make test` runs `-n 2 --dist loadgroup`: each test module goes to one pytest worker, so
     its module fixtures are made once; the modules that share a helper's processes (each

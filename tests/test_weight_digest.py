@@ -10,12 +10,14 @@ which key it looked for; it never records (a digest it recorded itself could not
 on a commit known to train right, before a change that must not alter training:
     .venv/bin/python tests/test_weight_digest.py --record
 Whether two machine kinds share a digest (Eigen with oneDNN off may well) is not checked here.
-One check holds on every machine: two fresh processes with the same seed train the same weights,
+One check holds on every machine: two processes with the same seed train the same weights,
 and another seed trains others (test_training_is_deterministic_in_fresh_processes); where a
-gan_mlp digest is recorded and matches, the process that recorded it is the other fresh one.
+gan_mlp digest is recorded and matches, the fresh process that recorded it is the other one.
 The loop fetches nothing here: which tensors a sess.run fetches changes how Grappler fuses the
-graph, and with it the last bits of some updates. Each digest is taken in a process of its
-own: cgan's came out differently after other graphs had run in the same process.
+graph, and with it the last bits of some updates. Each digest is the first graph of a process
+of its own (cgan's came out differently after other graphs had run in the same process): in
+the suite, a fork of tests/forked_scripts.py's server, which imported TensorFlow and built
+nothing (a fresh interpreter's 8 s start-up, paid once); --record uses fresh processes.
 """
 
 import hashlib
@@ -38,6 +40,7 @@ import gan_mlp
 from gan import graph
 import lsgan
 from gan import machine
+import forked_scripts
 import utils
 
 v1 = tf.compat.v1
@@ -81,9 +84,18 @@ def start_digest(name, folder, *runs):
                              *runs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def start_forked_digest(name, folder, *runs):
+    """As start_digest, in a fork of the preloaded server (forked_scripts.py)."""
+    os.makedirs(folder, exist_ok=True)
+    runs = [str(x) for run in runs for x in run]
+    return forked_scripts.start(os.path.relpath(os.path.abspath(__file__), forked_scripts.ROOT),
+                                ["--digest", name, folder, *runs],
+                                os.path.join(folder, "output.txt"))
+
+
 def digests_of(process):
     out, err = process.communicate(timeout=600)
-    assert process.returncode == 0, err[-2000:]
+    assert process.returncode == 0, (out + err)[-2000:]
     return out.split()[-1].split(",")
 
 
@@ -100,17 +112,17 @@ def recorded():
 
 @pytest.fixture(scope="module")
 def digests(tmp_path_factory):
-    """Every process this file needs, started together (each pays TensorFlow's start-up): one
-    per script with a digest recorded for this machine kind, its 20-step seed-3 run first (what
-    the digest measures), and gan_mlp's always, which then also trains seed 4 for the
-    determinism check; where no gan_mlp digest is recorded, a second fresh gan_mlp process."""
+    """Every process this file needs, started together: a fork per script with a digest
+    recorded for this machine kind, its 20-step seed-3 run first (what the digest measures),
+    and gan_mlp's always, which then also trains seed 4 for the determinism check; where no
+    gan_mlp digest is recorded, a fresh gan_mlp process (another interpreter, another hash
+    seed) to compare with."""
     folder = lambda name: str(tmp_path_factory.mktemp(name))
     runs = {s.name: [(20, 3)] for s in SPECS if s.name in recorded()}
     runs.setdefault("gan_mlp", [(20, 3)]).append((20, 4))  # after its first graph: not digested
+    started = {name: start_forked_digest(name, folder(name), *r) for name, r in runs.items()}
     if "gan_mlp" not in recorded():
-        runs["again"] = [(20, 3)]
-    started = {name: start_digest("gan_mlp" if name == "again" else name, folder(name), *r)
-               for name, r in runs.items()}
+        started["again"] = start_digest("gan_mlp", folder("again"), (20, 3))
     return {name: digests_of(process) for name, process in started.items()}
 
 
