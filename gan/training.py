@@ -169,6 +169,9 @@ def train(spec, cfg, dataset, saved_values, claim_sample_dir, log=print):
     return status
 
 
+PLOT_EVERY_SECONDS = 60  # a plot takes matplotlib 0.5 to 1 s: more often, it would slow a run
+
+
 def plot_losses(cfg, log):
     """Draw losses.png from losses.csv, unless it was drawn since the table last changed (the
     end of a run that just drew it at its last grid: matplotlib takes about 0.6 s a plot)."""
@@ -196,6 +199,7 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
     bar = tqdm(total=schedule.steps, initial=step, desc=cfg.model, unit="step",
                dynamic_ncols=True, file=sys.stdout, mininterval=0.5)
     rows, timer, timer_step, epoch_start = [], time.time(), step, time.time()
+    last_plot = time.time()  # losses.png: with a grid at most once a minute, and at the end
     last_epoch_line = step  # epoch lines: at most one per --log-every (tiny folders' epochs)
 
     def flush_rows():
@@ -245,7 +249,9 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
         if schedule.samples(step) or stopping:
             write_grid(sess, model, spec, cfg, z, step, writer, log)
             flush_rows()
-            plot_losses(cfg, log)
+            if time.time() - last_plot >= PLOT_EVERY_SECONDS:
+                plot_losses(cfg, log)
+                last_plot = time.time()
         if schedule.saves(step) or stopping:
             flush_rows()  # first: a kill between the two leaves a row past the checkpoint,
             # which the resume truncates, never a checkpoint without its row

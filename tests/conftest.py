@@ -54,26 +54,32 @@ def make_config(spec, flags, num_examples=32):
 def tiny_runs(tmp_path_factory):
     """tiny_runs(name) -> a folder holding mnist/, c/ and s/ of a 2-step fp32 run of that script
     (batch 16, a checkpoint, grid and loss row at each step), trained in-process the first time a
-    test of this pytest worker asks, then shared: a test never writes into it (see run_copy)."""
+    test asks, then shared by every test of the session, across pytest-xdist workers (a lock
+    file in their common temp folder): a test never writes into it (see run_copy)."""
+    import fcntl
     import cgan
     import dcgan
     import gan_mlp
     import lsgan
     from gan import training
     specs = {spec.name: spec for spec in (gan_mlp.SPEC, dcgan.SPEC, cgan.SPEC, lsgan.SPEC)}
-    made = {}
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' popen-gw0, popen-gw1 lie side by side in it
 
     def folder_of(name):
-        if name not in made:
-            base = tmp_path_factory.mktemp(f"run-{name}")
-            write_tiny_mnist(str(base / "mnist"))
-            flags = ["--data-dir", base / "mnist", "--checkpoint-dir", base / "c",
-                     "--sample-dir", base / "s", "--precision", "fp32", "--batch-size", "16",
-                     "--steps", "2", "--log-every", "1", "--sample-every", "1",
-                     "--save-every", "1"]
-            assert training.main(specs[name], [str(f) for f in flags]) == 0
-            made[name] = base
-        return made[name]
+        base = shared / f"tiny-run-{name}"
+        with open(shared / f"tiny-run-{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the other worker waits while one trains it
+            if not (shared / f"tiny-run-{name}.done").exists():
+                write_tiny_mnist(str(base / "mnist"))
+                flags = ["--data-dir", base / "mnist", "--checkpoint-dir", base / "c",
+                         "--sample-dir", base / "s", "--precision", "fp32", "--batch-size",
+                         "16", "--steps", "2", "--log-every", "1", "--sample-every", "1",
+                         "--save-every", "1"]
+                assert training.main(specs[name], [str(f) for f in flags]) == 0
+                (shared / f"tiny-run-{name}.done").write_text("")
+        return base
     return folder_of
 
 
