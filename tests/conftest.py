@@ -50,6 +50,16 @@ def make_config(spec, flags, num_examples=32):
     return config.fit_to_data(cfg, explicit, num_examples)
 
 
+@pytest.fixture(scope="module")
+def no_loss_plot():
+    """Runs skip drawing losses.png (matplotlib, 0.5 to 1 CPU-s a plot): for test modules where
+    the plot is not under test (test_dcgan.py and test_grids.py check it)."""
+    from gan import outputs
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """tiny_runs(name) -> a folder holding mnist/, c/ and s/ of a 2-step fp32 run of that script

@@ -22,7 +22,6 @@ from conftest import FAST, make_config
 from gan import data
 from gan import graph
 from gan import picture_cache
-from gan import outputs
 from gan import pictures
 from gan import training
 
@@ -30,14 +29,7 @@ v1 = tf.compat.v1
 FP32 = ["--precision", "fp32"]
 
 
-
-@pytest.fixture(scope="module", autouse=True)
-def no_loss_plot():
-    """The loss plot (matplotlib, about 0.6 CPU-s a plot, two a run) is not under test in this
-    file (test_dcgan.py and test_grids.py check it): the runs here skip it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
-        yield
+pytestmark = pytest.mark.usefixtures("no_loss_plot")  # conftest: not under test here
 
 
 def write_pictures(folder, n=40, start=0):

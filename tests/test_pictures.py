@@ -16,18 +16,10 @@ from PIL import Image
 import dcgan
 from gan import training
 from gan import data
-from gan import outputs
 from conftest import FAST
 
 
-
-@pytest.fixture(scope="module", autouse=True)
-def no_loss_plot():
-    """The loss plot (matplotlib, about 0.6 CPU-s a plot, two a run) is not under test in this
-    file (test_dcgan.py and test_grids.py check it): the runs here skip it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
-        yield
+pytestmark = pytest.mark.usefixtures("no_loss_plot")  # conftest: not under test here
 
 
 def write_picture_folder(folder):

@@ -13,20 +13,12 @@ from PIL import Image
 import dcgan
 from gan import data
 from gan import memory
-from gan import outputs
 from gan import pictures
 from gan import training
 from conftest import FAST
 
 
-
-@pytest.fixture(scope="module", autouse=True)
-def no_loss_plot():
-    """The loss plot (matplotlib, about 0.6 CPU-s a plot, two a run) is not under test in this
-    file (test_dcgan.py and test_grids.py check it): the runs here skip it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
-        yield
+pytestmark = pytest.mark.usefixtures("no_loss_plot")  # conftest: not under test here
 
 
 @pytest.fixture
