@@ -278,9 +278,14 @@ def montage(images, rows=None, border=1, border_value=128, blocks=None):
 def save_gif(path, frames, fps=5):
     """One looping GIF of the given frames: uint8 arrays, or paths of PNG files."""
     import imageio.v2 as imageio
-    frames = [imageio.imread(f) if isinstance(f, str) else f for f in frames]
+    frames = [imageio.imread(f) if isinstance(f, str) else np.asarray(f) for f in frames]
     if not frames:
         return
+    for i, frame in enumerate(frames):
+        if frame.shape != frames[0].shape:
+            raise ValueError(f"frame {i} is {'x'.join(map(str, frame.shape))} but frame 0 is "
+                             f"{'x'.join(map(str, frames[0].shape))}: a GIF's frames need one "
+                             f"shape")
     buffer = io.BytesIO()
     imageio.mimsave(buffer, frames, format="gif", duration=1.0 / fps, loop=0)
     atomic_write_bytes(path, buffer.getvalue())

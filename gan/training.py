@@ -268,7 +268,8 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
             log(f"{name}: saved step {step} to {cfg.checkpoint_dir}; run the same command to resume")
             return 128 + stop.signal
     bar.close()
-    log(f"done: {step} steps; samples in {cfg.sample_dir}, checkpoints in {cfg.checkpoint_dir}")
+    log(f"done: {step} step{'' if step == 1 else 's'}; samples in {cfg.sample_dir}, "
+        f"checkpoints in {cfg.checkpoint_dir}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """The grid helper and the pixel convention."""
 
 import numpy as np
+import pytest
 
 from gan import outputs
 import utils
@@ -25,3 +26,12 @@ def test_loss_log_truncates_on_resume(tmp_path):
                                   for s in (1, 2, 3, 4)])
     outputs.truncate_loss_log(path, 2)
     assert [r["step"] for r in outputs.read_loss_log(path)] == ["1", "2"]
+
+
+def test_gif_of_frames_of_different_shapes_is_one_clear_error(tmp_path):
+    frames = [np.zeros((5, 5), np.uint8), np.zeros((5, 5), np.uint8), np.zeros((6, 5), np.uint8)]
+    with pytest.raises(ValueError, match="frame 2 is 6x5 but frame 0 is 5x5"):
+        utils.save_gif(str(tmp_path / "a.gif"), frames)
+    assert not (tmp_path / "a.gif").exists()
+    utils.save_gif(str(tmp_path / "b.gif"), frames[:2])
+    assert (tmp_path / "b.gif").stat().st_size > 0
