@@ -146,6 +146,10 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.work_dir or scratch
+        for count in args.counts:  # a first run that resumed would not decode: wrong figures
+            if os.path.exists(os.path.join(work, f"run-{count}")):
+                exit_with_error(PROG, f"{os.path.join(work, f'run-{count}')} already exists; "
+                                      f"delete it, or pass another --work-dir", 2)
         print(f"machine: {os.cpu_count()} cores; a bare `import tensorflow` in a fresh process: "
               f"{import_seconds():.1f} s", flush=True)
         for count in args.counts:
