@@ -104,8 +104,7 @@ def test_frechet_distance_of_known_gaussians():
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory):
     """A 2-step cgan run on the tiny MNIST with --eval-every 2, shared by the tests below (none
-    writes into it): (its flags, the tiny MNIST folder, the folder of the run). The loss plot
-    (about 0.6 CPU-s a plot; test_dcgan.py and test_grids.py check it) is skipped."""
+    writes into it): (its flags, the tiny MNIST folder, the folder of the run)."""
     import cgan
     from gan import training
     from conftest import FAST, write_tiny_mnist
@@ -113,10 +112,7 @@ def cgan_run(tmp_path_factory):
     write_tiny_mnist(str(root / "mnist"))
     flags = ["--data-dir", str(root / "mnist"), "--sample-dir", str(root / "samples"),
              "--checkpoint-dir", str(root / "checkpoints")]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(outputs, "plot_losses", lambda *a, **k: None)
-        assert training.main(cgan.SPEC, flags + FAST + ["--steps", "2", "--eval-every",
-                                                        "2"]) == 0
+    assert training.main(cgan.SPEC, flags + FAST + ["--steps", "2", "--eval-every", "2"]) == 0
     return flags, str(root / "mnist"), root
 
 

@@ -6,7 +6,6 @@ import pytest
 import cgan
 import dcgan
 from gan import training
-from conftest import FAST
 
 
 def copied(run_copy, name):

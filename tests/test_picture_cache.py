@@ -29,7 +29,6 @@ v1 = tf.compat.v1
 FP32 = ["--precision", "fp32"]
 
 
-pytestmark = pytest.mark.usefixtures("no_loss_plot")  # conftest: not under test here
 
 
 def write_pictures(folder, n=40, start=0):
@@ -66,7 +65,7 @@ def main_printing(flags):
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory, no_loss_plot):
+def base(tmp_path_factory):
     """The shared run: 40 pictures in pics/, 2 fp32 steps into run/ (its cache in
     run/c/picture_cache), and what it printed."""
     root = tmp_path_factory.mktemp("cache-base")

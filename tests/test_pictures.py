@@ -19,7 +19,6 @@ from gan import data
 from conftest import FAST
 
 
-pytestmark = pytest.mark.usefixtures("no_loss_plot")  # conftest: not under test here
 
 
 def write_picture_folder(folder):
@@ -52,7 +51,7 @@ def test_folder_decodes_every_format_and_skips_broken(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def picture_run(tmp_path_factory, no_loss_plot):
+def picture_run(tmp_path_factory):
     """pics/ (write_picture_folder) trained 2 steps at 16x16 on /cpu:0 with the default width
     into run/; its flags (without --steps) and what it printed."""
     root = tmp_path_factory.mktemp("picture-run")

@@ -18,7 +18,6 @@ from gan import training
 from conftest import FAST
 
 
-pytestmark = pytest.mark.usefixtures("no_loss_plot")  # conftest: not under test here
 
 
 @pytest.fixture
