@@ -188,9 +188,12 @@ def train_keras(name, args):
         kb.initialize_as_ours(model, init.get("stddev", 0.02), init.get("bias_start", 0.0))
     if g_average is not None:
         g_average.set_weights(g.get_weights())
-    adam = lambda beta1: keras.optimizers.Adam(cfg.learning_rate, beta_1=beta1, epsilon=1e-8)
+    adam = lambda beta1, rate=cfg.learning_rate: keras.optimizers.Adam(rate, beta_1=beta1,
+                                                                       epsilon=1e-8)
     step = keras_step(g, d, adam(cfg.beta1), adam(cfg.beta1 if cfg.beta1_d is None
-                                                 else cfg.beta1_d), spec, cfg, g_average)
+                                                 else cfg.beta1_d,
+                                                 cfg.learning_rate if cfg.d_learning_rate is None
+                                                 else cfg.d_learning_rate), spec, cfg, g_average)
     batches = iter(tf.data.Dataset.from_tensor_slices(dataset.images).shuffle(60000, args.seed)
                    .batch(cfg.batch_size, drop_remainder=True).repeat()
                    .map(lambda x: tf.cast(x, tf.float32) / 127.5 - 1.0, tf.data.AUTOTUNE)

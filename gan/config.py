@@ -25,7 +25,7 @@ from gan.checkpoints import read_config
 from gan.data import resolve_kind
 from gan.errors import UsageError
 from gan.files import same_or_inside
-from gan.flags import (CommandLine, bounded_int, digit_list, interval,
+from gan.flags import (CommandLine, bounded_int, digit_list, interval, non_negative_float,
                        positive_float, positive_int, recipe_type, unit_interval)
 from gan import machine
 
@@ -95,7 +95,8 @@ def build_parser(spec):
 
     model = cli.group("model")
     cli.add(model, "--z-dim", 100, type=bounded_int(1, MAX_WIDTH), help="noise size")
-    cli.add(model, "--learning-rate", 2e-4, type=positive_float, help="Adam's, for G and D")
+    cli.add(model, "--learning-rate", 2e-4, type=positive_float,
+            help="Adam's, for G (and D, unless --d-learning-rate)")
     cli.add(model, "--beta1", 0.5, type=unit_interval(), help="Adam's beta1 (D's too, unless "
                                                                "--beta1-d)")
     cli.add(model, "--ema", 0.0, type=unit_interval("use 0 (off) or a decay below 1, e.g. 0.999"),
@@ -161,6 +162,13 @@ def build_parser(spec):
     cli.add(advanced, "--keep", 3, type=positive_int, help="checkpoints kept")
     cli.add(advanced, "--beta1-d", None, type=unit_interval(), shown="--beta1",
             help="Adam's beta1 for D")
+    cli.add(advanced, "--d-learning-rate", None, type=positive_float, shown="--learning-rate",
+            help="Adam's learning rate for D; one other than G's is the two time-scale update "
+                 "rule (TTUR, Heusel et al. 2017)")
+    cli.add(advanced, "--r1", 0.0, type=non_negative_float, metavar="GAMMA",
+            help="R1 penalty (Mescheder et al. 2018): D's loss gains GAMMA/2 times the batch's "
+                 "mean squared norm of the gradient of D's raw score on real images, with "
+                 "respect to those images; 0: off")
     cli.add(advanced, "--gpus", 1, type=positive_int,
             help="data-parallel towers, one per GPU, gradients averaged (TF1 style)")
     cli.add(advanced, "--xla", False, action="store_true", help="XLA global JIT (v1 ConfigProto)")

@@ -50,8 +50,8 @@ STEP_TIMEOUT_ENV = "GAN_STEP_TIMEOUT"  # seconds a step may wait for the other w
 DUMP_ENV = "GAN_DUMP_VARIABLES"  # a .npz path: each worker writes its variables at the end
 GROUP_KEY = 1
 SETTINGS = ("model", "z_dim", "dataset", "image_size", "channels", "ema", "batch_size", "seed",
-            "learning_rate", "beta1", "beta1_d", "loss", "recipe", "steps", "steps_per_epoch",
-            "log_every", "precision", "gpus", "workers", "base_channels")
+            "learning_rate", "beta1", "beta1_d", "d_learning_rate", "r1", "loss", "recipe", "steps",
+            "steps_per_epoch", "log_every", "precision", "gpus", "workers", "base_channels")
 
 
 class WorkerLost(UserError):

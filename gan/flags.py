@@ -56,6 +56,17 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    """A finite number >= 0, where 0 turns a knob off (--r1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or a positive number, got {text}")
+    return value
+
+
 def positive_float_upto(high):
     """A positive number no larger than high."""
     def parse(text):

@@ -306,6 +306,8 @@ def build_training(spec, cfg, data_shape, read_rows=None):
             real_logits, fake_logits, info = split_code_head(real_logits, fake_logits, z_i)
             d_loss_i, g_loss_i = spec.losses[cfg.loss].fn(real_logits, fake_logits)
             d_loss_i, g_loss_i = d_loss_i + info, g_loss_i + info
+            if cfg.r1:  # off (0): not one op more, the graph and its arithmetic as before
+                d_loss_i += r1_penalty(real_logits, real_i, cfg.r1)
             d_losses.append(d_loss_i)
             g_losses.append(g_loss_i)
             real_out.append(real_logits)
@@ -320,7 +322,9 @@ def build_training(spec, cfg, data_shape, read_rows=None):
     d_fake = tf.reduce_mean(d_output(tf.concat(fake_out, 0)), name="d_fake")
 
     optimizers = {  # one each: both of G's update ops below share its Adam slots
-        "discriminator": v1.train.AdamOptimizer(cfg.learning_rate, name="adam_discriminator",
+        "discriminator": v1.train.AdamOptimizer(cfg.learning_rate if cfg.d_learning_rate is None
+                                                else cfg.d_learning_rate,
+                                                name="adam_discriminator",
                                                 beta1=cfg.beta1 if cfg.beta1_d is None
                                                 else cfg.beta1_d),
         "generator": v1.train.AdamOptimizer(cfg.learning_rate, beta1=cfg.beta1,
@@ -373,6 +377,18 @@ def build_training(spec, cfg, data_shape, read_rows=None):
     return TrainOps(images_in, labels_in, reshuffle, d_train, d_then_g, then_step(last_d_then_g),
                     g_train, then_step(last_g_train), d_loss, g_loss, g_loss_after_d, d_real,
                     d_fake)
+
+
+def r1_penalty(real_scores, real_images, gamma):
+    """--r1 (Mescheder et al. 2018): gamma/2 * the batch's mean of ||d D(x) / d x||^2, D's raw
+    score (no sigmoid) on the real images x, differentiated with respect to the images alone
+    (not cgan's labels). The gradient is that of the batch's summed score, as the paper's code
+    takes it; D's own gradient then runs through it (second derivatives)."""
+    with tf.name_scope("r1_penalty"):
+        gradients = tf.gradients(tf.reduce_sum(real_scores), real_images)[0]
+        squared_norms = tf.reduce_sum(tf.square(gradients),
+                                      axis=list(range(1, len(real_images.shape))))
+        return 0.5 * gamma * tf.reduce_mean(squared_norms)
 
 
 def split_code_head(real_logits, fake_logits, z):

@@ -206,6 +206,8 @@ def test_pathological_files_are_one_line_or_survived(copy_of, capsys, name, dama
     ({"ema": "0.5"}, "a float is needed, not a str"),
     ({"recipe": "magic"}, "recipe: \"magic\""),
     ({"model": 7}, "not a name"),
+    ({"r1": -1}, "r1: -1"),
+    ({"d_learning_rate": "fast"}, "d_learning_rate: \"fast\""),
 ])
 def test_bad_saved_config_is_one_line_and_left_as_it_is(copy_of, entry, text, capsys):
     path = copy_of / "c" / "config.json"
@@ -241,6 +243,8 @@ def test_saved_model_name_chooses_no_code(copy_of, capsys, monkeypatch):
     (["--z-dim", "100000000000"], "must be at most 100000"),
     (["--image-size", "32"], "apply to picture folders"),
     (["--steps", "5", "--epochs", "1"], "not both"),
+    (["--r1", "-1"], "must be 0 (off) or a positive number"),
+    (["--d-learning-rate", "0"], "must be a positive number"),
 ])
 def test_bad_flags_are_one_line(tmp_path, capsys, args, text):
     write_tiny_mnist(str(tmp_path / "mnist"))

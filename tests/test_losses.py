@@ -1,4 +1,5 @@
-"""Both losses pinned on hand-computed values."""
+"""Both losses pinned on hand-computed values; D's opt-in levers (--r1, --d-learning-rate) read
+in the training graph."""
 
 import numpy as np
 import tensorflow as tf
@@ -31,3 +32,79 @@ def test_gan_loss_by_hand():
 def test_gan_loss_from_logits_stays_finite_when_d_is_sure():
     d, g = evaluate(losses.gan_loss, [[100.0]], [[-100.0]])
     assert np.isfinite(d) and np.isfinite(g) and np.isclose(g, 100.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Opt-in levers of D's update: --r1 and --d-learning-rate (in the training graph)
+
+def training_graph(spec, flags, monkeypatch=None, spy=None):
+    """spec's training graph at batch 16 on 32 images, fp32 on the CPU; spy wraps r1_penalty."""
+    from conftest import make_config
+    from gan import graph
+    if spy is not None:
+        monkeypatch.setattr(graph, "r1_penalty", spy(graph.r1_penalty))
+    cfg = make_config(spec, ["--batch-size", "16", "--precision", "fp32", "--device", "/cpu:0",
+                             "--ema", "0"] + flags)
+    return cfg, graph.build(spec, cfg, (32, 28, 28, 1))
+
+
+def adam_rates(model):
+    """{"discriminator": rates, "generator": rates}: the learning rate each Adam update applies."""
+    rates = {"discriminator": set(), "generator": set()}
+    for op in model.graph.get_operations():
+        if op.type == "ResourceApplyAdam":
+            rate = op.inputs[5].op  # var, m, v, beta1_power, beta2_power, lr, ...
+            assert rate.type == "Const", rate.name
+            value = tf.make_ndarray(rate.get_attr("value"))[()]
+            rates[op.inputs[0].name.split("/")[0]].add(value)
+    return rates
+
+
+def f32(*rates):
+    return {np.float32(rate) for rate in rates}
+
+
+def test_r1_adds_gamma_half_the_mean_squared_real_gradient_and_d_gets_its_own_rate(monkeypatch):
+    """--r1 10: D's loss gains 5 * mean ||dD(x)/dx||^2 over the real batch. The gradient is taken
+    here, on the tensors build_training hands the penalty: checked to be D's raw scores (their
+    sigmoid is d_real) on real images (the uint8 grid). The loss without the penalty is the same
+    graph's d_loss with the penalty fed as 0. TTUR: D's Adam at --d-learning-rate, G's not."""
+    import dcgan
+    from gan import data, graph
+    seen = {}
+
+    def spy(penalty):
+        def wrapped(scores, images, gamma):
+            seen.update(scores=scores, images=images, gradient=tf.gradients(scores, images)[0],
+                        penalty=penalty(scores, images, gamma))
+            return seen["penalty"]
+        return wrapped
+
+    cfg, model = training_graph(dcgan.SPEC, ["--r1", "10", "--d-learning-rate", "3e-4"],
+                                monkeypatch, spy)  # default recipe: a code head beside the score
+    assert adam_rates(model) == {"discriminator": f32(3e-4), "generator": f32(cfg.learning_rate)}
+    rng = np.random.default_rng(0)
+    dataset = data.Dataset(rng.integers(0, 256, (32, 28, 28, 1), dtype=np.uint8),
+                           rng.integers(0, 10, 32).astype(np.int32), "random")
+    ops = model.train
+    with graph.start_session(model, cfg, dataset) as sess:
+        sess.run(ops.reshuffle)
+        d_loss, d_real, scores, images, gradient = sess.run(
+            [ops.d_loss, ops.d_real, seen["scores"], seen["images"], seen["gradient"]])
+        unpenalized = sess.run(ops.d_loss, {seen["penalty"]: 0.0})
+    assert scores.shape == (16, 1) and np.isclose(d_real, np.mean(1 / (1 + np.exp(-scores))))
+    pixels = (images + 1.0) * 127.5
+    assert np.allclose(pixels, np.round(pixels), atol=1e-3)  # real images, not G's
+    expected = 5.0 * np.mean(np.sum(np.square(gradient), axis=(1, 2, 3)))
+    assert expected > 1e-3 * abs(unpenalized)  # large enough to be told apart in float32
+    assert np.isclose(d_loss - unpenalized, expected, rtol=1e-3, atol=0), (d_loss, unpenalized,
+                                                                           expected)
+
+
+def test_levers_off_by_default_leave_the_graph_as_it_was():
+    """Without the flags: no R1 op in the graph, and both Adams at --learning-rate."""
+    import dcgan
+    cfg, model = training_graph(dcgan.SPEC, ["--recipe", "article", "--learning-rate", "7e-4"])
+    assert cfg.r1 == 0 and cfg.d_learning_rate is None
+    assert adam_rates(model) == {"discriminator": f32(7e-4), "generator": f32(7e-4)}
+    assert not [op.name for op in model.graph.get_operations() if "r1_penalty" in op.name]
