@@ -108,3 +108,24 @@ def test_levers_off_by_default_leave_the_graph_as_it_was():
     assert cfg.r1 == 0 and cfg.d_learning_rate is None
     assert adam_rates(model) == {"discriminator": f32(7e-4), "generator": f32(7e-4)}
     assert not [op.name for op in model.graph.get_operations() if "r1_penalty" in op.name]
+
+
+def test_a_resume_trains_on_with_the_saved_optimizer_settings():
+    """A run saved with --r1 1 --learning-rate 3e-4 --d-learning-rate 1e-3 resumes with them
+    when nothing is typed; a typed one replaces the saved one; a run saved before --r1 existed
+    resumes without it."""
+    import lsgan
+    from gan import config
+    saved = {"model": "lsgan", "r1": 1.0, "learning_rate": 3e-4, "d_learning_rate": 1e-3,
+             "beta1": 0.5, "beta1_d": None}
+
+    def resumed(argv, saved):
+        flags, explicit, _ = config.parse(lsgan.SPEC, argv)
+        return config.merge_saved(lsgan.SPEC, flags, explicit, saved)
+
+    values = resumed([], saved)
+    assert (values["r1"], values["learning_rate"], values["d_learning_rate"]) == (1.0, 3e-4, 1e-3)
+    values = resumed(["--r1", "0", "--learning-rate", "1e-4"], saved)
+    assert (values["r1"], values["learning_rate"], values["d_learning_rate"]) == (0.0, 1e-4, 1e-3)
+    older = {k: v for k, v in saved.items() if k not in ("r1", "d_learning_rate")}
+    assert resumed([], older)["r1"] == 0.0 and resumed([], older)["d_learning_rate"] is None
