@@ -35,9 +35,11 @@ MAX_SEED = 2 ** 31 - 1
 SHAPE_RATE_DEFAULT = 1e-3  # --shape-rate: 1e-2 hurt gan_mlp and dcgan; 3e-2, 1e-1 gave NaNs
 MAX_WIDTH = 100_000  # z size, channels, batch: past this a graph would not fit in memory anyway
 COMMON_ARCH_FLAGS = ("z_dim", "dataset", "image_size", "channels", "ema")
-# from the saved run unless typed; no conflict (a resume trains on as the run did, or as typed)
-RESUMED_FLAGS = ("data_dir", "precision", "cache_dir", "learning_rate", "d_learning_rate",
-                 "beta1", "beta1_d", "r1")
+# the optimizer's settings: a resume trains on as the run did (or as typed); a run whose
+# folder holds no checkpoint yet starts from the command line's (training.main)
+OPTIMIZER_FLAGS = ("learning_rate", "d_learning_rate", "beta1", "beta1_d", "r1")
+# from the saved run unless typed; no conflict
+RESUMED_FLAGS = ("data_dir", "precision", "cache_dir") + OPTIMIZER_FLAGS
 # Their value in runs saved before these flags existed, or before their default changed.
 FLAGS_ADDED_LATER = {"ema": 0.0, "recipe": "article", "precision": "fp32", "base_channels": 64}
 NOT_SAVED = ("fresh", "generate", "digit", "code", "code_grid", "num_images", "walk", "walk_frames", "walk_digits",

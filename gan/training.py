@@ -219,10 +219,13 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
             bad = [k for k in ("d_loss", "g_loss") if not np.isfinite(fetched[k])]
             if bad:
                 bar.close()
+                lower = ", ".join(["--learning-rate"] + ["--d-learning-rate"] * bool(
+                    cfg.d_learning_rate) + ["--r1"] * bool(cfg.r1))
+                then = (f"The newest checkpoint is step {last_saved}; resume from it"
+                        if last_saved else "No checkpoint was saved; run again")
                 raise TrainingDiverged(
                     f"the {bad[0][0].upper()} loss became {fetched[bad[0]]} at step {step}; "
-                    f"stopped without saving it. The newest checkpoint is step {last_saved}; "
-                    f"resume from it with a lower --learning-rate or another --seed")
+                    f"stopped without saving it. {then} with a lower {lower} or another --seed")
             speed = (step - timer_step) * cfg.batch_size / max(time.time() - timer, 1e-9)
             timer, timer_step = time.time(), step
             rows.append(dict(step=step, epoch=(step - 1) // schedule.steps_per_epoch + 1,
@@ -438,6 +441,8 @@ def main(spec, argv=None, log=print):
                 start_fresh(spec, flags, saved, explicit)
                 saved = None
             else:
+                if saved is not None and not checkpoints.checkpoint_steps(flags["checkpoint_dir"]):
+                    saved = {k: v for k, v in saved.items() if k not in config.OPTIMIZER_FLAGS}
                 cfg = config.freeze(spec, config.merge_saved(spec, flags, explicit, saved),
                                     explicit, log=log)
                 config.check_outputs_apart(cfg)

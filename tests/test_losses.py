@@ -129,3 +129,20 @@ def test_a_resume_trains_on_with_the_saved_optimizer_settings():
     assert (values["r1"], values["learning_rate"], values["d_learning_rate"]) == (0.0, 1e-4, 1e-3)
     older = {k: v for k, v in saved.items() if k not in ("r1", "d_learning_rate")}
     assert resumed([], older)["r1"] == 0.0 and resumed([], older)["d_learning_rate"] is None
+
+
+def test_a_folder_without_a_checkpoint_starts_from_the_typed_optimizer_settings(run_dirs,
+                                                                               tmp_path):
+    """config.json of a run that saved no checkpoint (it diverged, or was killed first) does
+    not carry its --r1 or --learning-rate into the next run, which starts from scratch."""
+    import json
+    import lsgan
+    from gan import training
+    from conftest import FAST
+    flags = run_dirs + FAST + ["--steps", "1", "--save-every", "1000"]
+    assert training.main(lsgan.SPEC, flags + ["--r1", "5", "--learning-rate", "1e-5"]) == 0
+    for path in (tmp_path / "checkpoints").glob("model.ckpt-*"):
+        path.unlink()
+    assert training.main(lsgan.SPEC, flags) == 0
+    saved = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
+    assert (saved["r1"], saved["learning_rate"]) == (0.0, lsgan.DEFAULTS["learning_rate"])
