@@ -219,8 +219,9 @@ def run_steps(sess, model, spec, cfg, step, z, writer, stop, log, scorer=None):
             bad = [k for k in ("d_loss", "g_loss") if not np.isfinite(fetched[k])]
             if bad:
                 bar.close()
-                lower = ", ".join(["--learning-rate"] + ["--d-learning-rate"] * bool(
-                    cfg.d_learning_rate) + ["--r1"] * bool(cfg.r1))
+                rates = [name for name, used in (("--learning-rate", True), ("--d-learning-rate",
+                         cfg.d_learning_rate), ("--r1", cfg.r1)) if used]  # the ones this run set
+                lower = ", ".join(rates)
                 then = (f"The newest checkpoint is step {last_saved}; resume from it"
                         if last_saved else "No checkpoint was saved; run again")
                 raise TrainingDiverged(
