@@ -9,8 +9,9 @@ import pytest
 import utils
 
 
-def write_tiny_mnist(folder, n=128, seed=0):
-    """n 28x28 images of bright squares whose position depends on the label, as IDX .gz files."""
+def write_tiny_mnist(folder, n=128, seed=0, n_test=None):
+    """n 28x28 images of bright squares whose position depends on the label, as IDX .gz files:
+    the training split, and its first n_test (all by default) as the test split."""
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
@@ -18,8 +19,8 @@ def write_tiny_mnist(folder, n=128, seed=0):
     for i, label in enumerate(labels):
         top, left = 4 + (label // 5) * 10, 2 + (label % 5) * 5
         images[i, top:top + 8, left:left + 5] = rng.integers(180, 256)
-    for prefix in ("train", "t10k"):
-        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+    for prefix, count in (("train", n), ("t10k", n_test or n)):
+        for kind, array in (("images-idx3", images[:count]), ("labels-idx1", labels[:count])):
             with open(os.path.join(folder, f"{prefix}-{kind}-ubyte.gz"), "wb") as f:
                 f.write(gzip.compress(utils.encode_idx(array)))
     return images, labels
@@ -62,6 +63,29 @@ def no_loss_plot(request):
     from gan import training
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training, "plot_losses", lambda *a, **k: None)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_graph_rewrites():
+    """In-process runs skip Grappler, TensorFlow's rewriting of each new graph at its first
+    sess.run (0.5 to 1.5 CPU-s a graph here, a third of a tiny run), unless they ask for bf16
+    or fp16, which are Grappler passes. The graph as users run it, rewritten, is what runs in
+    each script's own process (script_processes.py: its console shows no E0000 line from the
+    remapper), in the forks of forked_scripts.py (weight digests, kills, several workers), and
+    in bench/."""
+    from gan import graph
+    rewritten = graph.session_config
+
+    def without_rewrites(cfg):
+        config = rewritten(cfg)
+        rewrite = config.graph_options.rewrite_options
+        if rewrite.ON not in (rewrite.auto_mixed_precision_onednn_bfloat16,
+                              rewrite.auto_mixed_precision):
+            rewrite.disable_meta_optimizer = True
+        return config
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(graph, "session_config", without_rewrites)
         yield
 
 

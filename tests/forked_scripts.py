@@ -21,7 +21,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PRELOAD = ["gan.tf_quiet", "tensorflow", "gan.training", "dcgan", "gan_mlp"]
+PRELOAD = ["gan.tf_quiet", "tensorflow", "gan.training", "dcgan", "gan_mlp",
+           "matplotlib.pyplot"]  # a run draws losses.png at its end: ~1 CPU-s to import
 
 
 def _context():

@@ -102,7 +102,16 @@ def test_frechet_distance_of_known_gaussians():
 
 
 @pytest.fixture(scope="module")
-def cgan_run(tmp_path_factory):
+def few_eval_images():
+    """--eval-every scores 200 samples here, not 2,000 (the classifier: ~0.8 CPU-s a 1,000)."""
+    from gan import training
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "EVAL_IMAGES", 200)
+        yield
+
+
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory, few_eval_images):
     """A 2-step cgan run on the tiny MNIST with --eval-every 2, shared by the tests below (none
     writes into it): (its flags, the tiny MNIST folder, the folder of the run)."""
     import cgan
@@ -116,7 +125,7 @@ def cgan_run(tmp_path_factory):
     return flags, str(root / "mnist"), root
 
 
-def test_eval_every_scores_into_the_loss_log(cgan_run, classifier):
+def test_eval_every_scores_into_the_loss_log(cgan_run, classifier, few_eval_images):
     """The CSV's score at step 2 is evaluate's score of that step's samples (cgan: digit i % 10
     requested of sample i), recomputed here from the step-2 checkpoint with the same z."""
     import cgan

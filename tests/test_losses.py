@@ -131,18 +131,23 @@ def test_a_resume_trains_on_with_the_saved_optimizer_settings():
     assert resumed([], older)["r1"] == 0.0 and resumed([], older)["d_learning_rate"] is None
 
 
-def test_a_folder_without_a_checkpoint_starts_from_the_typed_optimizer_settings(run_dirs,
-                                                                               tmp_path):
+def test_a_folder_without_a_checkpoint_starts_from_the_typed_optimizer_settings(run_copy):
     """config.json of a run that saved no checkpoint (it diverged, or was killed first) does
-    not carry its --r1 or --learning-rate into the next run, which starts from scratch."""
+    not carry its --r1 or --learning-rate into the next run, which starts from scratch. The
+    earlier run is a copy of conftest's tiny dcgan run, its config.json given the settings such
+    a run would have saved, and its checkpoints deleted."""
     import json
-    import lsgan
+    import dcgan
     from gan import training
     from conftest import FAST
-    flags = run_dirs + FAST + ["--steps", "1", "--save-every", "1000"]
-    assert training.main(lsgan.SPEC, flags + ["--r1", "5", "--learning-rate", "1e-5"]) == 0
-    for path in (tmp_path / "checkpoints").glob("model.ckpt-*"):
+    base = run_copy("dcgan")
+    config_json = base / "c" / "config.json"
+    saved = json.loads(config_json.read_text())
+    config_json.write_text(json.dumps({**saved, "r1": 5.0, "learning_rate": 1e-5}))
+    for path in (base / "c").glob("model.ckpt-*"):
         path.unlink()
-    assert training.main(lsgan.SPEC, flags) == 0
-    saved = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
-    assert (saved["r1"], saved["learning_rate"]) == (0.0, lsgan.DEFAULTS["learning_rate"])
+    flags = ["--data-dir", str(base / "mnist"), "--checkpoint-dir", str(base / "c"),
+             "--sample-dir", str(base / "s")]
+    assert training.main(dcgan.SPEC, flags + FAST + ["--steps", "1", "--save-every", "1000"]) == 0
+    saved = json.loads(config_json.read_text())
+    assert (saved["r1"], saved["learning_rate"]) == (0.0, dcgan.DEFAULTS["learning_rate"])

@@ -92,12 +92,13 @@ def test_own_train_files_without_test_files_are_used_not_replaced(tmp_path, caps
 
 
 def test_two_trainers_started_together_never_both_run(tmp_path, capsys):
-    """The second trainer starts while the first, a process of its own, is surely training (its
-    loss log has a row, its --minutes not yet over): exactly one runs to exit 0, the other is
-    refused in one line, and the loss log is one run's. Once the second was refused, the first
-    is paused (SIGSTOP: no CPU) until its --minutes are over, then goes on and stops at once."""
+    """The second trainer starts while the first, a process of its own, is surely training: its
+    loss log has a row, its --minutes are not over, and it is paused (SIGSTOP) mid-run, so it
+    holds whatever it holds and cannot end before the second has tried. Exactly one runs to
+    exit 0, the other is refused in one line, and the loss log is one run's. The first goes on
+    (SIGCONT) once its --minutes are over, and stops at once."""
     write_tiny_mnist(str(tmp_path / "mnist"))
-    minutes = 0.1
+    minutes = 0.05
     args = dirs(tmp_path) + ["--batch-size", "16", "--log-every", "1", "--steps", "1000000",
                              "--minutes", str(minutes), "--sample-every", "1000000",
                              "--save-every", "1000000"]
@@ -108,13 +109,12 @@ def test_two_trainers_started_together_never_both_run(tmp_path, capsys):
         assert first.poll() is None and time.time() < deadline, first.read()[-2000:]
         time.sleep(0.05)
     training_since = time.time()  # its --minutes began before: they end before this + minutes
+    first.send_signal(signal.SIGSTOP)
+    still_running = first.poll() is None
     capsys.readouterr()
     second = training.main(gan_mlp.SPEC, args)
-    still_running = first.poll() is None
-    if still_running:
-        os.kill(first.pid, signal.SIGSTOP)
-        time.sleep(max(0.0, training_since + 60 * minutes - time.time()))
-        os.kill(first.pid, signal.SIGCONT)
+    time.sleep(max(0.0, training_since + 60 * minutes - time.time()))
+    first.send_signal(signal.SIGCONT)
     first.wait(300)
     out = first.read()
     assert sorted([first.returncode, second]) == [0, 1], (second, out[-2000:])

@@ -71,7 +71,7 @@ def test_ctrl_c_during_the_walk_says_what_was_written(run_copy, capsys, monkeypa
 def test_images_per_sec_leaves_out_the_scoring_time(tmp_path, run_dirs, monkeypatch):
     def slow_scorer(cfg):
         def score(sess, sampler, spec, step):
-            time.sleep(3)
+            time.sleep(1)
             return {"mnist_score": 1.0, "frechet": 1.0, "digits_present": 1}
         return score
     monkeypatch.setattr(training, "make_scorer", slow_scorer)
@@ -81,5 +81,6 @@ def test_images_per_sec_leaves_out_the_scoring_time(tmp_path, run_dirs, monkeypa
     with open(tmp_path / "samples" / "losses.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["step"] for r in rows] == ["1", "2", "3"]
-    # 16 images a step: with the 3 s of scoring counted, under 6 images/s
-    assert all(float(r["images_per_sec"]) > 8 for r in rows[1:]), rows
+    # 16 images a step: with the 1 s of scoring counted, under 16 images/s (a tiny step alone
+    # runs at hundreds of images/s)
+    assert all(float(r["images_per_sec"]) > 32 for r in rows[1:]), rows
