@@ -31,7 +31,8 @@ import tensorflow as tf
 
 from gan import training
 from gan.graph import step_seed
-from gan.layers import batch_norm, categorical_code, dense, dropout, with_code_head
+from gan.layers import (batch_norm, categorical_code, dense, dropout, minibatch_stddev,
+                        with_code_head)
 
 # fp32, not --precision auto: at bf16 seeds 0-2 scored 8.82 on average against fp32's 9.11,
 # below fp32's lowest seed (docs/RESULTS.md), so here bf16 does not train as well.
@@ -40,6 +41,8 @@ DEFAULTS = dict(epochs=10, batch_size=100, z_dim=100, learning_rate=5e-4, beta1=
                 sample_every="epoch", precision="fp32")
 KEEP_RATE = 0.5  # the article's dropout keep_prob before G's output layer
 RECIPE_CHANGES = {
+    "mbstd": "D sees the batch's spread (minibatch standard deviation, Karras et al. 2018) "
+             "before its output layer",
     "code": "a 10-way categorical code (z's last 10 entries, given to G one-hot) and a head on D "
             "that recovers it (InfoGAN, Chen et al. 2016), so G need not draw between digits",
 }
@@ -66,6 +69,8 @@ def discriminator(images, labels, cfg, training_):
     h = tf.reshape(images, [-1, 28 * 28])
     for i, units in enumerate((1024, 512, 256), start=1):
         h = tf.nn.leaky_relu(dense(h, units, f"dis_fc{i}"), 0.2)  # the article's op
+    if "mbstd" in cfg.changes:
+        h = minibatch_stddev(h)
     logit = dense(h, 1, "dis_out")
     return with_code_head(logit, h, "dis_code") if "code" in cfg.changes else logit
 

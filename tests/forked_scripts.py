@@ -13,6 +13,7 @@ name, weight digests of a first graph in a fresh process), tests start `sys.exec
 """
 
 import atexit
+import gc
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -41,7 +42,10 @@ def _stop_server():
 
 
 def _main(script, args, cwd, env, output):
-    """In the forked child: what `cd cwd; env ... python script args > output 2>&1` does."""
+    """In the forked child: what `cd cwd; env ... python script args > output 2>&1` does. The
+    objects it inherits (TensorFlow's modules) are set apart from the garbage collector, whose
+    full collections would scan them again (as conftest does in the pytest workers)."""
+    gc.freeze()
     fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
