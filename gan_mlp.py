@@ -65,7 +65,8 @@ def generator(z, labels, cfg, training_):
 def discriminator(images, labels, cfg, training_):
     """784 -> 1024 -> 512 -> 256 (dense, leaky ReLU 0.2, no BN) -> 1 logit.
 
-    Recipe change "code": a second head on the 256 features, the code's 10 logits."""
+    Recipe change "mbstd": the batch's spread joins the 256 features (a 257th) before the heads.
+    Recipe change "code": a second head on those features, the code's 10 logits."""
     h = tf.reshape(images, [-1, 28 * 28])
     for i, units in enumerate((1024, 512, 256), start=1):
         h = tf.nn.leaky_relu(dense(h, units, f"dis_fc{i}"), 0.2)  # the article's op
