@@ -137,7 +137,7 @@ def run_copy(tiny_runs, tmp_path):
 
 SHARED_PROCESSES = ("script_processes", "forked_scripts")  # helper modules that start processes
 # The groups that take longest, longest first (seconds of one worker, measured on a 2-core AMD
-# EPYC when the suite took ~300 s: ~110, ~105, 46, 34, 28, 24, 22, 22; at 239 s the two workers
+# EPYC when the suite took ~300 s: ~110, ~105, 46, 34, 28, 24, 22, 22; at 259 s the two workers
 # still ended within 2 s of each other): handed out first, the short ones fill in after, and
 # both workers end together. The other groups follow in collection order.
 LONGEST_FIRST = ("forked_scripts", "script_processes", "test_guided_sampling",
