@@ -45,6 +45,8 @@ RECIPE_CHANGES = {
              "before its output layer",
     "code": "a 10-way categorical code (z's last 10 entries, given to G one-hot) and a head on D "
             "that recovers it (InfoGAN, Chen et al. 2016), so G need not draw between digits",
+    "sn": "D's weights divided by their largest singular value (spectral normalization, Miyato "
+          "et al. 2018)",
 }
 RECIPES = {"article": (), "info": ("code",)}  # info: the default (docs/RESULTS.md)
 
@@ -66,14 +68,17 @@ def discriminator(images, labels, cfg, training_):
     """784 -> 1024 -> 512 -> 256 (dense, leaky ReLU 0.2, no BN) -> 1 logit.
 
     Recipe change "mbstd": the batch's spread joins the 256 features (a 257th) before the heads.
-    Recipe change "code": a second head on those features, the code's 10 logits."""
+    Recipe change "code": a second head on those features, the code's 10 logits.
+    Recipe change "sn": every layer of D (heads too) spectrally normalized."""
+    sn = "sn" in cfg.changes
     h = tf.reshape(images, [-1, 28 * 28])
     for i, units in enumerate((1024, 512, 256), start=1):
-        h = tf.nn.leaky_relu(dense(h, units, f"dis_fc{i}"), 0.2)  # the article's op
+        h = tf.nn.leaky_relu(dense(h, units, f"dis_fc{i}", spectral_norm=sn), 0.2)  # article's op
     if "mbstd" in cfg.changes:
         h = minibatch_stddev(h)
-    logit = dense(h, 1, "dis_out")
-    return with_code_head(logit, h, "dis_code") if "code" in cfg.changes else logit
+    logit = dense(h, 1, "dis_out", spectral_norm=sn)
+    return with_code_head(logit, h, "dis_code", spectral_norm=sn) if "code" in cfg.changes \
+        else logit
 
 
 SPEC = training.GanSpec(name="gan_mlp", generator=generator, discriminator=discriminator,

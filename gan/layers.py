@@ -35,12 +35,27 @@ def normal_init(stddev):
     return v1.truncated_normal_initializer(stddev=stddev)
 
 
-def dense(x, units, scope, stddev=0.02, bias_start=0.0):
-    """[N, D] -> [N, units]."""
+def dense(x, units, scope, stddev=0.02, bias_start=0.0, spectral_norm=False):
+    """[N, D] -> [N, units]; with spectral_norm, w is divided by its largest singular value."""
     with v1.variable_scope(scope):
         w = v1.get_variable("w", [x.shape[-1], units], initializer=normal_init(stddev))
         b = v1.get_variable("b", [units], initializer=v1.constant_initializer(bias_start))
+        if spectral_norm:
+            w = spectrally_normalized(w)
         return layer_output(tf.matmul(x, w) + b)
+
+
+def spectrally_normalized(w):
+    """w / sigma(w), sigma estimated by one power-iteration step per call from a kept vector u
+    (Miyato et al. 2018, "Spectral normalization for GANs"): D's layers become 1-Lipschitz,
+    so D cannot sharpen its verdict faster than G can follow."""
+    u = v1.get_variable("sn_u", [1, w.shape[-1]], initializer=v1.random_normal_initializer(),
+                        trainable=False, aggregation=v1.VariableAggregation.ONLY_FIRST_REPLICA)
+    v = tf.math.l2_normalize(tf.matmul(u, w, transpose_b=True))
+    u_next = tf.stop_gradient(tf.math.l2_normalize(tf.matmul(v, w)))
+    sigma = tf.reduce_sum(tf.matmul(tf.stop_gradient(v), w) * u_next)
+    with tf.control_dependencies([u.assign(u_next)]):
+        return w / sigma
 
 
 def conv2d(x, filters, scope, kernel=5, stride=2, padding="SAME", stddev=0.02, bias_start=0.0):
