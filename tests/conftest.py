@@ -90,6 +90,61 @@ def no_graph_rewrites():
         yield
 
 
+GRAPH_CODE = ("gan.graph", "gan.layers", "gan.losses", "gan.distributed")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def graphs_built_once():
+    """In-process runs with the same settings share one graph: graph.build makes it the first
+    time, and a later build for the same settings gets that graph, finalized, with a session
+    of its own (so its own variables). Building a graph is Python's work, ~0.8 ms an op: 1 to 2
+    CPU-s for a tiny run, and 86 of the suite's 139 in-process builds repeated an earlier one.
+    "Same settings" is everything a build reads: the settings it looked up (recorded while the
+    first one ran), the data's shape, the script and the code that builds (a test that patches
+    a function of gan.graph, gan.layers, gan.losses, gan.distributed or the script gets a graph
+    of its own). Not shared: several-worker graphs (they join a cluster) and picture caches'
+    (their rows come from one cache)."""
+    import sys
+    from gan import config, graph
+    build = graph.build
+    built = {}  # (script, shape, critic, code) -> [(settings read, model)]
+    missing = object()
+
+    def code_of(spec):
+        modules = [sys.modules[name] for name in GRAPH_CODE]
+        modules.append(sys.modules[spec.generator.__module__])
+        return tuple((module.__name__, name, id(value)) for module in modules
+                     for name, value in sorted(vars(module).items()) if not name.startswith("__"))
+
+    def settings(cfg, names):
+        values = cfg.as_dict()
+        return tuple((name, values.get(name, missing)) for name in names)
+
+    def build_once(spec, cfg, data_shape=None, with_critic=False, read_rows=None):
+        if read_rows is not None or getattr(cfg, "workers", 1) != 1:
+            return build(spec, cfg, data_shape, with_critic, read_rows)
+        key = (id(spec), tuple(data_shape or ()), with_critic, code_of(spec))
+        for read, model in built.get(key, ()):
+            if settings(cfg, [name for name, _ in read]) == read:
+                return model
+        names = []
+        look_up = config.RunConfig.__getattr__
+
+        def recorded(self, name):
+            names.append(name)
+            return look_up(self, name)
+        config.RunConfig.__getattr__ = recorded
+        try:
+            model = build(spec, cfg, data_shape, with_critic, read_rows)
+        finally:
+            config.RunConfig.__getattr__ = look_up
+        built.setdefault(key, []).append((settings(cfg, sorted(set(names))), model))
+        return model
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(graph, "build", build_once)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """tiny_runs(name) -> a folder holding mnist/, c/ and s/ of a 2-step fp32 run of that script
@@ -137,11 +192,11 @@ def run_copy(tiny_runs, tmp_path):
 
 SHARED_PROCESSES = ("script_processes", "forked_scripts")  # helper modules that start processes
 # The groups that take longest, longest first (seconds of one worker, measured on a 2-core AMD
-# EPYC when the suite took ~300 s: ~110, ~105, 46, 34, 28, 24, 22, 22; at 259 s the two workers
-# still ended within 2 s of each other): handed out first, the short ones fill in after, and
-# both workers end together. The other groups follow in collection order.
-LONGEST_FIRST = ("forked_scripts", "script_processes", "test_guided_sampling",
-                 "test_hostile_inputs", "test_grids", "test_first_hour", "test_ema",
+# EPYC when the suite took 204 s: 115, 108, 35, 16, 15, 13, 11, 10; the two workers ended within
+# 4 s of each other): handed out first, the short ones fill in after, and both workers end
+# together. The other groups follow in collection order.
+LONGEST_FIRST = ("script_processes", "forked_scripts", "test_guided_sampling", "test_evaluate",
+                 "test_picture_cache", "test_grids", "test_pictures_hostile",
                  "test_sampling_hostile")
 
 
