@@ -1,0 +1,35 @@
+"""conftest's graphs_built_once: a test gets a shared graph only where a fresh build would be
+the same graph, so no test trains a graph other than the one its settings ask for."""
+
+import gan_mlp
+from conftest import make_config
+from gan import graph
+
+SHAPE = (128, 28, 28, 1)
+
+
+def build(flags):
+    return graph.build(gan_mlp.SPEC, make_config(gan_mlp.SPEC, ["--batch-size", "16"] + flags,
+                                                 128), SHAPE)
+
+
+def test_same_settings_share_and_any_setting_the_build_reads_does_not():
+    model = build([])
+    assert build([]) is model
+    assert build(["--checkpoint-dir", "elsewhere"]) is model  # a setting the graph never reads
+    assert build(["--seed", "1"]) is not model  # the graph-level seed
+    assert build(["--z-dim", "12"]) is not model
+    assert build(["--recipe", "article"]) is not model
+    assert graph.build(gan_mlp.SPEC, make_config(gan_mlp.SPEC, ["--batch-size", "16"], 128),
+                       (64, 28, 28, 1)) is not model
+
+
+def test_a_patched_function_gets_a_graph_of_its_own(monkeypatch):
+    model = build([])
+    monkeypatch.setattr(gan_mlp, "dropout", gan_mlp.dropout)  # the same function: the same graph
+    assert build([]) is model
+    monkeypatch.setattr(gan_mlp, "dropout", lambda x, *args, **kwargs: x)  # the script's
+    patched = build([])
+    assert patched is not model
+    monkeypatch.setattr(graph, "r1_penalty", lambda *args: 0.0)  # or the shared code's
+    assert build([]) not in (model, patched)
