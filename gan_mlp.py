@@ -45,6 +45,8 @@ RECIPE_CHANGES = {
              "before its output layer",
     "code": "a 10-way categorical code (z's last 10 entries, given to G one-hot) and a head on D "
             "that recovers it (InfoGAN, Chen et al. 2016), so G need not draw between digits",
+    "nodrop": "G without the article's dropout before its output layer (G's samples are drawn "
+              "without it, so training and sampling then see the same G)",
     "sn": "D's weights divided by their largest singular value (spectral normalization, Miyato "
           "et al. 2018)",
 }
@@ -54,12 +56,14 @@ RECIPES = {"article": (), "info": ("code",)}  # info: the default (docs/RESULTS.
 def generator(z, labels, cfg, training_):
     """z 100 -> 256 -> 512 -> 1024 (each dense, leaky ReLU 0.2, BN) -> dropout -> 784 -> 28x28x1.
 
-    Recipe change "code": z's last 10 entries become the one-hot of their argmax."""
+    Recipe change "code": z's last 10 entries become the one-hot of their argmax.
+    Recipe change "nodrop": no dropout."""
     h = categorical_code(z) if "code" in cfg.changes else z
     for i, units in enumerate((256, 512, 1024), start=1):
         h = batch_norm(tf.nn.leaky_relu(dense(h, units, f"gen_fc{i}"), 0.2), training_,
                        f"gen_bn{i}")
-    h = dropout(h, 1.0 - KEEP_RATE, training_, seed=step_seed(cfg, stream=1))
+    if "nodrop" not in cfg.changes:
+        h = dropout(h, 1.0 - KEEP_RATE, training_, seed=step_seed(cfg, stream=1))
     image = tf.nn.tanh(0.5 * dense(h, 28 * 28, "gen_out"))  # = 2 * sigmoid(x) - 1
     return tf.reshape(image, [-1, 28, 28, 1])
 

@@ -1,4 +1,5 @@
-"""gan_mlp's recipe change `sn`: D's weights divided by their largest singular value."""
+"""gan_mlp's measured recipe changes (off by default): `sn`, D's weights divided by their
+largest singular value, and `nodrop`, G without the article's dropout."""
 
 import numpy as np
 import tensorflow as tf
@@ -30,3 +31,13 @@ def test_sn_normalizes_every_layer_of_gan_mlps_d_and_none_of_g():
         kept = sorted(v.op.name for v in v1.global_variables() if v.op.name.endswith("sn_u"))
     assert kept == ["dis_code/sn_u", "dis_fc1/sn_u", "dis_fc2/sn_u", "dis_fc3/sn_u",
                     "dis_out/sn_u"]
+
+
+def test_nodrop_leaves_gs_dropout_out_and_the_default_keeps_it():
+    def dropout_ops(recipe):
+        cfg = make_config(gan_mlp.SPEC, ["--recipe", recipe], 128)
+        with tf.Graph().as_default() as graph:
+            gan_mlp.generator(tf.zeros([4, 100]), None, cfg, True)
+        return [op.name for op in graph.get_operations() if "dropout" in op.type.lower()
+                or "dropout" in op.name]
+    assert dropout_ops("code") and not dropout_ops("code,nodrop")
