@@ -91,6 +91,17 @@ def no_graph_rewrites():
 
 
 GRAPH_CODE = ("gan.graph", "gan.layers", "gan.losses", "gan.distributed")
+FRESH_GRAPHS = []  # non-empty while a test marked fresh_graphs runs
+
+
+@pytest.fixture(autouse=True)
+def fresh_graphs(request):
+    """@pytest.mark.fresh_graphs: every build of the test is a new graph, as in separate
+    processes (for promises that span builds, such as an exact resume)."""
+    marked = request.node.get_closest_marker("fresh_graphs") is not None
+    FRESH_GRAPHS.extend([True] if marked else [])
+    yield
+    FRESH_GRAPHS.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -100,30 +111,38 @@ def graphs_built_once():
     of its own (so its own variables). Building a graph is Python's work, ~0.8 ms an op: 1 to 2
     CPU-s for a tiny run, and 86 of the suite's 139 in-process builds repeated an earlier one.
     "Same settings" is everything a build reads: the settings it looked up (recorded while the
-    first one ran), the data's shape, the script and the code that builds (a test that patches
-    a function of gan.graph, gan.layers, gan.losses, gan.distributed or the script gets a graph
-    of its own). Not shared: several-worker graphs (they join a cluster) and picture caches'
-    (their rows come from one cache)."""
+    first one ran), the data's shape, the script (its fields' values too) and the code that
+    builds: each name in gan.graph, gan.layers, gan.losses, gan.distributed and the script's
+    modules, bound to the same object (kept alive here, so no other object can take its id)
+    and, for a dict, list or set, with the same contents. A test that patches any of them gets
+    a graph of its own. Not shared: several-worker graphs (they join a cluster), picture
+    caches' (their rows come from one cache), and builds in a test marked fresh_graphs. That a
+    graph built twice is the same graph is checked where it matters across processes: the
+    weight digests (forks) and two fresh processes training the same weights."""
     import sys
     from gan import config, graph
     build = graph.build
     built = {}  # (script, shape, critic, code) -> [(settings read, model)]
+    alive = []  # every object a key names by its id
     missing = object()
 
     def code_of(spec):
-        modules = [sys.modules[name] for name in GRAPH_CODE]
-        modules.append(sys.modules[spec.generator.__module__])
-        return tuple((module.__name__, name, id(value)) for module in modules
-                     for name, value in sorted(vars(module).items()) if not name.startswith("__"))
+        names = set(GRAPH_CODE) | {spec.generator.__module__, spec.discriminator.__module__}
+        objects = [spec] + [value for name in sorted(names)
+                            for _, value in sorted(vars(sys.modules[name]).items())]
+        return objects, tuple(
+            (id(value), repr(value) if isinstance(value, (dict, list, set, type(spec))) else None)
+            for value in objects)
 
     def settings(cfg, names):
         values = cfg.as_dict()
         return tuple((name, values.get(name, missing)) for name in names)
 
     def build_once(spec, cfg, data_shape=None, with_critic=False, read_rows=None):
-        if read_rows is not None or getattr(cfg, "workers", 1) != 1:
+        if FRESH_GRAPHS or read_rows is not None or getattr(cfg, "workers", 1) != 1:
             return build(spec, cfg, data_shape, with_critic, read_rows)
-        key = (id(spec), tuple(data_shape or ()), with_critic, code_of(spec))
+        objects, code = code_of(spec)
+        key = (tuple(data_shape or ()), with_critic, code)
         for read, model in built.get(key, ()):
             if settings(cfg, [name for name, _ in read]) == read:
                 return model
@@ -138,6 +157,7 @@ def graphs_built_once():
             model = build(spec, cfg, data_shape, with_critic, read_rows)
         finally:
             config.RunConfig.__getattr__ = look_up
+        alive.append(objects)
         built.setdefault(key, []).append((settings(cfg, sorted(set(names))), model))
         return model
     with pytest.MonkeyPatch.context() as patch:

@@ -6,6 +6,7 @@ import signal
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import cgan
@@ -42,6 +43,7 @@ def wait_for_checkpoint(folder, newer_than=-1, timeout=120):
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.fresh_graphs  # each run builds its graph, as a new process would
 def test_resume_is_exact_and_retention_holds_across_restarts(tmp_path, tiny_mnist):
     """12 steps in one run equal 6 + 6 in two runs, bit for bit (CPU), optimizer state included,
     and G's averaged weights (--ema), across an epoch boundary (8 steps of 16 tiny images); the
