@@ -23,18 +23,23 @@ def test_same_settings_share_and_a_setting_the_build_reads_does_not():
     assert build(["--z-dim", "12"]) is not model
 
 
-def test_a_patched_function_gets_a_graph_of_its_own_even_at_a_freed_ones_address():
-    """Python may put a new object at a freed one's address: the first patch's function is
-    kept alive, so the second cannot be taken for it."""
+def test_a_patched_function_gets_a_graph_of_its_own(monkeypatch):
     model = build([])
+    monkeypatch.setattr(gan_mlp, "dropout", gan_mlp.dropout)  # the same function: the same graph
+    assert build([]) is model
+    monkeypatch.setattr(gan_mlp, "dropout", lambda x, *args, **kwargs: x)
+    assert build([]) is not model
+
+
+def test_a_patch_after_an_undone_one_is_never_mistaken_for_it():
+    """Python may put a new object at a freed one's address (as it did here for the second
+    function): the first patch's function is kept alive, so the second cannot be taken for it."""
     models = []
     for scale in (1.0, 0.0):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(gan_mlp, "dropout", gan_mlp.dropout)  # the same function
-            assert build([]) is model
             patch.setattr(gan_mlp, "dropout", lambda x, *args, scale=scale, **kwargs: x * scale)
             models.append(build([]))
-    assert model not in models and models[0] is not models[1]
+    assert models[0] is not models[1]
 
 
 def test_a_setting_changed_in_place_gets_a_graph_of_its_own(monkeypatch):
