@@ -1,4 +1,5 @@
-"""MLP GAN with batch norm and dropout on MNIST, after article 004 (FaBo, in Japanese).
+"""MLP GAN with batch norm and dropout on MNIST, after article 004 (FaBo, in Japanese); the
+default recipe leaves G's dropout out (`--recipe article` and `info` keep it).
 
     python gan_mlp.py                     # 10 epochs, info-nodrop recipe, Adam 5e-4, G averaged
     python gan_mlp.py --recipe article --epochs 71 --learning-rate 2e-4 --ema 0  # the article
@@ -11,14 +12,14 @@ checkpoint and a sample grid per epoch, at any --batch-size (at batch 100: 600 s
 Defaults that differ from the article's, each measured over seeds 0, 1 and 2 where it says so
 (docs/RESULTS.md): 10 epochs instead of 71 (after 71 the digit 2 had nearly vanished and ones
 made 28% of the samples); samples drawn with a moving average of G's weights (--ema 0.999);
-Adam 5e-4 instead of 2e-4; and the `info` recipe: InfoGAN's 10-way categorical code in z
-(G takes the one-hot of the argmax of z's last 10 entries) and a head on D that recovers it,
-so G need not draw between two digits. Adam 1e-3 scored 8.17 on seed 0 but collapsed on seeds
-1 and 2 (4.69, 4.83), with the code too on seed 0 (5.18); the info recipe at 5e-4 held on all
-three seeds (8.89, 9.09, 9.34). The default recipe, `info-nodrop`, also leaves out the dropout
-before G's output layer (`nodrop`): G is sampled without it, and trained without it its
-samples came nearer the real digits' spread (Frechet 50 against 83 with it,
-mean of seeds 0-2, each seed lower, on one machine); `--recipe info` keeps it.
+Adam 5e-4 instead of 2e-4; and the `info-nodrop` recipe. Its `code` change is InfoGAN's 10-way
+categorical code in z (G takes the one-hot of the argmax of z's last 10 entries) and a head on
+D that recovers it, so G need not draw between two digits: Adam 1e-3 scored 8.17 on seed 0 but
+collapsed on seeds 1 and 2 (4.69, 4.83), with the code too on seed 0 (5.18); the code at 5e-4
+(`--recipe info`) held on all three seeds (8.89, 9.09, 9.34 on an AMD EPYC with AVX512-BF16).
+Its `nodrop` change leaves out the dropout before G's output layer: G is sampled without it,
+and trained without it its samples came nearer the real digits' spread (Frechet 50 against 83
+for `info`, mean of seeds 0-2 on an AMD EPYC without AVX-512, lower on each seed).
 
 Differences from the article, each a bug fix or the repository's convention:
 - the article applied sigmoid_cross_entropy_with_logits to D's already-sigmoided output (a

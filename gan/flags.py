@@ -116,7 +116,8 @@ def recipe_type(recipes, changes):
         unknown = set() if text in recipes else set(text.split(",")) - set(changes)
         if unknown:
             raise argparse.ArgumentTypeError(
-                f"{text!r}: use {' or '.join(recipes)}, or changes from {', '.join(changes)}")
+                f"{text!r}: use {' or '.join(recipes)}, or a comma-separated list of changes from "
+                f"{', '.join(changes)} (a named recipe takes no changes: list its own instead)")
         return text
     return parse
 
