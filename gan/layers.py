@@ -47,8 +47,8 @@ def dense(x, units, scope, stddev=0.02, bias_start=0.0, spectral_norm=False):
 
 def spectrally_normalized(w):
     """w / sigma(w), sigma estimated by one power-iteration step per call from a kept vector u
-    (Miyato et al. 2018, "Spectral normalization for GANs"): D's layers become 1-Lipschitz,
-    so D cannot sharpen its verdict faster than G can follow."""
+    (Miyato et al. 2018, "Spectral normalization for GANs"): each layer's linear map gets
+    spectral norm 1, which bounds how fast D's output can change with its input."""
     u = v1.get_variable("sn_u", [1, w.shape[-1]], initializer=v1.random_normal_initializer(),
                         trainable=False, aggregation=v1.VariableAggregation.ONLY_FIRST_REPLICA)
     v = tf.math.l2_normalize(tf.matmul(u, w, transpose_b=True))
