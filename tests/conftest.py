@@ -91,17 +91,16 @@ def no_graph_rewrites():
 
 
 GRAPH_CODE = ("gan.graph", "gan.layers", "gan.losses", "gan.distributed")
-FRESH_GRAPHS = []  # non-empty while a test marked fresh_graphs runs
+FRESH = {"graphs": False}  # True while a test marked fresh_graphs runs
 
 
 @pytest.fixture(autouse=True)
 def fresh_graphs(request):
     """@pytest.mark.fresh_graphs: every build of the test is a new graph, as in separate
     processes (for promises that span builds, such as an exact resume)."""
-    marked = request.node.get_closest_marker("fresh_graphs") is not None
-    FRESH_GRAPHS.extend([True] if marked else [])
+    FRESH["graphs"] = request.node.get_closest_marker("fresh_graphs") is not None
     yield
-    FRESH_GRAPHS.clear()
+    FRESH["graphs"] = False
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -122,7 +121,7 @@ def graphs_built_once():
     import sys
     from gan import config, graph
     build = graph.build
-    built = {}  # (script, shape, critic, code) -> [(settings read, model)]
+    built = {}  # (shape, critic, script and code) -> [(settings read, model)]
     alive = []  # every object a key names by its id
     missing = object()
 
@@ -139,7 +138,7 @@ def graphs_built_once():
         return tuple((name, values.get(name, missing)) for name in names)
 
     def build_once(spec, cfg, data_shape=None, with_critic=False, read_rows=None):
-        if FRESH_GRAPHS or read_rows is not None or getattr(cfg, "workers", 1) != 1:
+        if FRESH["graphs"] or read_rows is not None or getattr(cfg, "workers", 1) != 1:
             return build(spec, cfg, data_shape, with_critic, read_rows)
         objects, code = code_of(spec)
         key = (tuple(data_shape or ()), with_critic, code)
